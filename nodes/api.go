@@ -1,0 +1,210 @@
+// Package nodes is comfygo's node API — the one custom-node authors use — and its registry.
+//
+// A node pack registers its node types from init, the way Caddy modules register:
+//
+//	func init() { nodes.Register(&nodes.Def{Name: "MyNode", ...}) }
+//
+// and a user builds a binary that imports the pack. The registry renders ComfyUI's /object_info.
+package nodes
+
+import (
+	"context"
+	"image"
+	"log/slog"
+	"sync"
+
+	"github.com/comfygo/comfygo/graph"
+	"github.com/comfygo/comfygo/internal/tensor"
+)
+
+// Widget and common socket types.
+const (
+	TypeInt     = "INT"
+	TypeFloat   = "FLOAT"
+	TypeString  = "STRING"
+	TypeBoolean = "BOOLEAN"
+	TypeCombo   = "COMBO"
+	TypeAny     = "*"
+	TypeImage   = "IMAGE"
+	TypeMask    = "MASK"
+	TypeLatent  = "LATENT"
+	TypeModel   = "MODEL"
+	TypeClip    = "CLIP"
+	TypeVAE     = "VAE"
+	TypeCond    = "CONDITIONING"
+)
+
+// Def declares a node type: ComfyUI's INPUT_TYPES, RETURN_TYPES, FUNCTION and class attributes.
+type Def struct {
+	Name        string // registered class_type
+	DisplayName string // defaults to Name
+	Category    string // defaults to "sd"
+	Description string
+	Module      string // python_module in /object_info; defaults to "nodes" (built-ins) or the pack name
+
+	Required []Input
+	Optional []Input
+	Hidden   []Hidden
+
+	Outputs []Output
+
+	OutputNode    bool
+	InputIsList   bool // INPUT_IS_LIST: Execute receives whole lists ([]any) per input
+	NotIdempotent bool // node id is part of the cache key
+	Deprecated    bool
+	Experimental  bool
+
+	// Execute runs one (list-mapped) call. Inputs hold the assembled values of this call.
+	Execute func(ctx *Context, in Inputs) (Result, error)
+
+	// IsChanged (optional) returns a fingerprint that becomes part of the cache key. Linked inputs
+	// arrive as nil. Returning math.NaN() means "always changed".
+	IsChanged func(ctx *Context, in Inputs) (any, error)
+
+	// Validate (optional) is ComfyUI's VALIDATE_INPUTS.
+	Validate *Validator
+
+	// CheckLazy (optional) is check_lazy_status: it returns the names of lazy inputs still needed.
+	// Unevaluated lazy inputs arrive as nil.
+	CheckLazy func(ctx *Context, in Inputs) ([]string, error)
+}
+
+// Input declares one input: a widget (INT, FLOAT, STRING, BOOLEAN, COMBO) or a socket type.
+type Input struct {
+	Name string
+	Type string // "INT", "FLOAT", "STRING", "BOOLEAN", "COMBO", "IMAGE", "*", "IMAGE,MASK", ...
+
+	Default any // frontend default (the backend never applies it)
+	// Min, Max, Step, Round: numbers (int, int64, uint64 or float64) or nil.
+	Min, Max, Step, Round any
+
+	Multiline bool
+	// Options is the COMBO list; OptionsFunc computes it on demand (e.g. files of a models folder).
+	Options     []string
+	OptionsFunc func(env *Env) []string
+	// ControlAfterGenerate adds the seed widget's control value (and its extra widgets_values slot).
+	ControlAfterGenerate bool
+	Lazy                 bool
+	RawLink              bool
+	ForceInput           bool
+	ImageUpload          bool // LoadImage's "image_upload"
+	Tooltip              string
+	// Extra holds any other option rendered verbatim into /object_info (display, label_on, ...).
+	Extra map[string]any
+}
+
+// Hidden declares a hidden input: a kwarg name and its marker ("UNIQUE_ID", "PROMPT",
+// "DYNPROMPT", "EXTRA_PNGINFO", ...; an unknown marker injects nothing).
+type Hidden struct {
+	Name   string
+	Marker string
+}
+
+// Output declares one output slot.
+type Output struct {
+	Type    string
+	Name    string // display name; defaults to Type
+	IsList  bool   // OUTPUT_IS_LIST
+	Tooltip string
+}
+
+// Validator is VALIDATE_INPUTS. The names it declares switch off the built-in min/max/combo checks
+// for those inputs (AllInputs: for every input, like **kwargs); InputTypes switches off the link
+// type check and fills Func's inputTypes argument.
+type Validator struct {
+	Inputs     []string
+	AllInputs  bool
+	InputTypes bool
+	// Func returns nil when valid, or an error whose message is reported as custom_validation_failed.
+	// Linked inputs arrive as nil.
+	Func func(ctx *Context, in Inputs, inputTypes map[string]string) error
+}
+
+// Result is what one Execute call returns.
+type Result struct {
+	// Outputs has one value per output slot. For an IsList output the value is a []any.
+	// An output value may be a Blocker, or (with Expand) a graph.Link into the expanded graph.
+	Outputs []any
+	// UI is the node's UI payload (ComfyUI's "ui" dict of lists), e.g. {"images": [...]}.
+	UI map[string][]any
+	// Expand, when non-nil, is a subgraph to run in place of this node (node expansion).
+	Expand *graph.Prompt
+	// Block, when non-nil, blocks every output (ExecutionBlocker returned as the whole result).
+	Block *Blocker
+}
+
+// Blocker is ComfyUI's ExecutionBlocker: a value meaning "compute nothing from this".
+// A non-empty Message is reported once as a non-fatal execution_error.
+type Blocker struct {
+	Message string
+	HasMsg  bool
+}
+
+// Latent is ComfyUI's LATENT dict.
+type Latent struct {
+	Samples    *tensor.Tensor // [B,4,H/8,W/8]
+	NoiseMask  *tensor.Tensor // optional, [B,1,H,W] or [B,H,W]
+	BatchIndex []int          // optional
+}
+
+// Reporter receives progress from a running node; the executor implements it.
+type Reporter interface {
+	// Progress reports value out of max for node nodeID; preview may be nil.
+	Progress(nodeID string, value, max float64, preview image.Image)
+}
+
+// Context is what Execute and the other callbacks receive: cancellation (interrupt), progress,
+// the node's identity and the shared environment.
+type Context struct {
+	context.Context
+	PromptID  string
+	NodeID    string // the (possibly ephemeral) node id
+	DisplayID string
+	Env       *Env
+	Reporter  Reporter // may be nil
+}
+
+// Progress reports progress of the running node (ComfyUI's ProgressBar.update_absolute).
+// It returns ctx.Err() so loops can stop on interrupt.
+func (c *Context) Progress(value, max float64, preview image.Image) error {
+	if c.Reporter != nil {
+		c.Reporter.Progress(c.NodeID, value, max, preview)
+	}
+	return c.Err()
+}
+
+// Env is the environment shared by every node of one executor: folders, logging, and
+// lazily-created shared services (e.g. the ONNX Runtime and the loaded-model cache).
+type Env struct {
+	Folders *Folders
+	Log     *slog.Logger
+
+	mu       sync.Mutex
+	services map[string]any
+}
+
+// Service returns the shared service named key, creating it with create on first use.
+func (e *Env) Service(key string, create func() (any, error)) (any, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if v, ok := e.services[key]; ok {
+		return v, nil
+	}
+	v, err := create()
+	if err != nil {
+		return nil, err
+	}
+	if e.services == nil {
+		e.services = map[string]any{}
+	}
+	e.services[key] = v
+	return v, nil
+}
+
+// Logger returns Env's logger, or slog's default.
+func (e *Env) Logger() *slog.Logger {
+	if e == nil || e.Log == nil {
+		return slog.Default()
+	}
+	return e.Log
+}

@@ -208,3 +208,17 @@ func (e *Env) Logger() *slog.Logger {
 	}
 	return e.Log
 }
+
+// Conditioning is ComfyUI's CONDITIONING: a list of entries, each a cross-attention tensor with
+// options (pooled_output, area, strength, SDXL size conditioning, ...).
+type Conditioning []CondEntry
+
+// CondEntry is one conditioning entry.
+type CondEntry struct {
+	Cond   *tensor.Tensor // [1,T,D]
+	Pooled *tensor.Tensor // [1,P] or nil
+	// Options holds ComfyUI's per-entry dict values: "strength" (float64), "area"
+	// ([4]int{h,w,y,x} in latent pixels), "set_area_to_bounds", "mask", "width", "height",
+	// "crop_w", "crop_h", "target_width", "target_height", "aesthetic_score", ...
+	Options map[string]any
+}

@@ -178,6 +178,9 @@ func (c *Context) Progress(value, max float64, preview image.Image) error {
 type Env struct {
 	Folders *Folders
 	Log     *slog.Logger
+	// Options are read-only start-up settings from flags, e.g. "provider" (cpu|cuda|auto),
+	// "onnxruntime-lib", "device-id", "threads". Model nodes read them when creating the ORT runtime.
+	Options map[string]string
 
 	mu       sync.Mutex
 	services map[string]any

@@ -99,4 +99,15 @@ type Family struct {
 	// and LatentRGBBias the bias.
 	LatentRGB     [][3]float32
 	LatentRGBBias [3]float32
+
+	// Fields below are filled by detection (Detect / LoadCheckpoint).
+
+	UNet         *UNetConfig       // structural UNet config incl. heads; nil for VAE-only files
+	VAE          *VAEConfig        // nil when the file has no VAE
+	TextEncoders []TextEncoderSpec // the family's text encoders, in ComfyUI's order (l before g)
+	Sampling     SamplingConfig    // default model sampling (Type = Prediction, SD beta schedule)
+	Inpaint      bool              // 9-channel inpainting UNet
+	// Hints are tiny-model / sidecar hints from the checkpoint's __metadata__ ("tiny.*" keys), e.g.
+	// "tiny.clip_l.heads"; empty for real checkpoints.
+	Hints map[string]string
 }

@@ -3,7 +3,6 @@ package imageops
 import (
 	"fmt"
 	"image"
-	"image/color"
 	"image/draw"
 
 	"github.com/comfygo/comfygo/internal/tensor"
@@ -69,17 +68,17 @@ func FromImage(img image.Image) (rgb *tensor.Tensor, mask *tensor.Tensor, hasAlp
 	return rgb, mask, hasAlpha
 }
 
-// imageHasAlpha reports whether the image's colour model carries alpha (PIL's 'A' band).
+// imageHasAlpha reports whether a decoded image has an alpha band (PIL's 'A' in getbands()):
+// Go's decoders return non-premultiplied types for files with alpha and premultiplied RGBA or
+// YCbCr for opaque ones; a palette counts when it has a transparent entry.
 func imageHasAlpha(img image.Image) bool {
-	switch m := img.ColorModel(); m {
-	case color.NRGBAModel, color.RGBAModel, color.NRGBA64Model, color.RGBA64Model, color.AlphaModel, color.Alpha16Model:
+	switch m := img.(type) {
+	case *image.NRGBA, *image.NRGBA64, *image.NYCbCrA, *image.Alpha, *image.Alpha16:
 		return true
-	default:
-		if p, ok := m.(color.Palette); ok {
-			for _, c := range p {
-				if _, _, _, a := c.RGBA(); a != 0xffff {
-					return true
-				}
+	case *image.Paletted:
+		for _, c := range m.Palette {
+			if _, _, _, a := c.RGBA(); a != 0xffff {
+				return true
 			}
 		}
 	}

@@ -83,8 +83,8 @@ func Schedule(m *ModelSampling, name string, steps int) ([]float64, error) {
 
 func f32(v float64) float64 { return float64(float32(v)) }
 
-// linspace32 is torch.linspace in float32 as ATen's CPU kernel computes it (GCC fuses its
-// multiply-adds): blocks of 16 through two 8-wide Vectorized::arange calls, the rest scalar.
+// linspace32 is torch.linspace in float32 as ATen's CPU kernel computes it (GCC fuses the
+// scalar lambda's multiply-adds, not arange's): blocks of 16 through two 8-wide Vectorized::arange calls, the rest scalar.
 func linspace32(a, b float64, n int) []float32 {
 	out := make([]float32, n)
 	if n == 1 {
@@ -105,7 +105,8 @@ func linspace32(a, b float64, n int) []float32 {
 		b0 := base(i)
 		out[i] = b0
 		for k := 1; k < 8; k++ {
-			out[i+k] = fma32(float32(k), step, b0)
+			out[i+k] = b0 + float32(float32(k)*step) // not fused here
+
 		}
 	}
 	for ; i < n; i++ {

@@ -162,9 +162,15 @@ func broadcast(a, b []int) []int {
 }
 
 // Add, Mul, Sub: elementwise with broadcasting.
-func (g *Net) Add(a, b Value) Value { return g.node("Add", []string{a.Name, b.Name}, nil, broadcast(a.Shape, b.Shape)) }
-func (g *Net) Mul(a, b Value) Value { return g.node("Mul", []string{a.Name, b.Name}, nil, broadcast(a.Shape, b.Shape)) }
-func (g *Net) Sub(a, b Value) Value { return g.node("Sub", []string{a.Name, b.Name}, nil, broadcast(a.Shape, b.Shape)) }
+func (g *Net) Add(a, b Value) Value {
+	return g.node("Add", []string{a.Name, b.Name}, nil, broadcast(a.Shape, b.Shape))
+}
+func (g *Net) Mul(a, b Value) Value {
+	return g.node("Mul", []string{a.Name, b.Name}, nil, broadcast(a.Shape, b.Shape))
+}
+func (g *Net) Sub(a, b Value) Value {
+	return g.node("Sub", []string{a.Name, b.Name}, nil, broadcast(a.Shape, b.Shape))
+}
 
 // SiLU is x·sigmoid(x).
 func (g *Net) SiLU(x Value) Value {

@@ -1,0 +1,78 @@
+package models
+
+import (
+	"fmt"
+
+	"github.com/comfygo/comfygo/internal/onnx"
+	"github.com/comfygo/comfygo/internal/safetensors"
+	"github.com/comfygo/comfygo/internal/tensor"
+)
+
+// Lower turns the network into an ONNX model whose weights are external data pointing into f
+// (cast to float32 in-graph where stored as F16/BF16; ORT folds the casts at load). Weights for
+// which patched returns a tensor (LoRA-merged) are stored in-memory instead.
+func (n *Net) Lower(name string, f *safetensors.File, patched func(key string) *tensor.Tensor) (*onnx.Model, error) {
+	if n.err != nil {
+		return nil, n.err
+	}
+	g := onnx.NewGraph(name)
+	vals := map[string]onnx.Value{"": {}}
+	for _, in := range n.Inputs {
+		dims := make([]any, len(in.Shape))
+		for i, d := range in.Shape {
+			dims[i] = d
+		}
+		vals[in.Name] = g.Input(in.Name, onnx.Float, dims...)
+	}
+	for _, w := range n.Weights {
+		switch {
+		case w.Key != "":
+			if patched != nil {
+				if t := patched(w.Key); t != nil {
+					if !equalInts(t.Shape, w.Dims) {
+						return nil, fmt.Errorf("patched weight %s has shape %v, want %v", w.Key, t.Shape, w.Dims)
+					}
+					vals[w.Name] = g.InitializerFromTensor("", t)
+					continue
+				}
+			}
+			vals[w.Name] = g.Weight(f, w.Key)
+		case w.I64 != nil:
+			vals[w.Name] = g.ConstInt64(w.I64...)
+		default:
+			vals[w.Name] = g.Const(&tensor.Tensor{Shape: w.Dims, Data: w.F32})
+		}
+	}
+	for _, nd := range n.Nodes {
+		ins := make([]onnx.Value, len(nd.In))
+		for i, x := range nd.In {
+			v, ok := vals[x]
+			if !ok {
+				return nil, fmt.Errorf("lower %s: node %s uses undefined value %q", name, nd.Op, x)
+			}
+			ins[i] = v
+		}
+		if nd.Op == "Identity" && len(n.Outputs) > 0 && isOutput(n, nd.Out[0]) {
+			g.Output(ins[0], nd.Out[0])
+			continue
+		}
+		var attrs onnx.Attrs
+		if nd.Attrs != nil {
+			attrs = onnx.Attrs(nd.Attrs)
+		}
+		outs := g.OpDomain(nd.Domain, nd.Op, ins, attrs, len(nd.Out))
+		for i, o := range nd.Out {
+			vals[o] = outs[i]
+		}
+	}
+	return g.Model()
+}
+
+func isOutput(n *Net, name string) bool {
+	for _, o := range n.Outputs {
+		if o.Name == name {
+			return true
+		}
+	}
+	return false
+}

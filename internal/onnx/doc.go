@@ -1,0 +1,40 @@
+// Package onnx builds ONNX models (ModelProto, IR 8, ai.onnx opset 17 + com.microsoft opset 1)
+// in pure Go, with a hand-written protobuf encoder. Network code reads like the network:
+//
+//	g := onnx.NewGraph("unet")
+//	x := g.Input("x", onnx.Float, onnx.Dim("batch"), 4, onnx.Dim("h"), onnx.Dim("w"))
+//	w := g.Weight(ckpt, "model.diffusion_model.input_blocks.0.0.weight") // external data, fp32
+//	b := g.Weight(ckpt, "model.diffusion_model.input_blocks.0.0.bias")
+//	h := g.Conv(x, w, b, onnx.Attrs{"pads": []int64{1, 1, 1, 1}})
+//	h = g.SiLU(g.GroupNorm(h, 32, gamma, beta, 1e-5))
+//	g.Output(h, "out")
+//	m, err := g.Model()        // first builder error, if any, surfaces here
+//	m.SetDims(map[string]int64{"batch": 2, "h": 128, "w": 128}) // optional static shapes
+//	data, err := m.Bytes()     // or ort.Runtime.NewSession(m)
+//
+// Weights. InitializerFromSafetensors adds a tensor as an EXTERNAL-data initializer pointing
+// into the original .safetensors file (location relative to Model.ExternalDir, offset = the
+// tensor's absolute file offset, length = its size): nothing is copied into the proto. Weight
+// does the same and, when the stored dtype differs from the graph's compute type (SetComputeType,
+// Float by default), adds a Cast; ORT constant-folds the Cast once at session creation, so an
+// F16/BF16 checkpoint runs as fp32 on CPU (the CPU EP has no fast fp16 kernels). The external
+// folder defaults to the folder of the first file used; with files in several folders (a
+// checkpoint plus a LoRA) call SetExternalDir with a common parent — ORT 1.30 accepts locations
+// in subfolders of that folder, but none outside it.
+//
+// Derived weights (LoRA merges) are best written as constant subgraphs over the original
+// weights, e.g. W' = Add(Weight(ckpt,k), Mul(MatMul(Weight(lora,up), Weight(lora,down)), Scalar(s))):
+// every input is a constant initializer, so ORT folds the chain once at load and keeps one
+// merged fp32 tensor (see the ort package's tests and benchmark for the measured cost).
+// InitializerFromTensor / InitializerRaw store in-memory tensors inside the proto instead
+// (copied; the proto must stay below 2 GiB) — fine for small tensors.
+//
+// Ops: Add Sub Mul Div Pow MatMul Neg Exp Sin Cos Sqrt Erf Tanh Sigmoid Identity Shape Softmax
+// Cast Reshape ReshapeTo Transpose Concat Split Slice Unsqueeze Squeeze Gather ReduceMean Conv
+// Gemm Linear LayerNorm GroupNorm GroupNormRank Gelu GeluTanh QuickGelu SiLU ResizeNearest
+// Resize MultiHeadAttention (com.microsoft; float only on CPU) AttentionPlain; anything else via
+// Op / Op1 / OpDomain. Constants: ConstInt64, ConstFloat, Scalar, ScalarFloat, Const.
+//
+// Builder methods do not return errors; the first one is kept and returned by Model (and Err).
+// Value names are made unique automatically; Input/Output names must be unique.
+package onnx

@@ -26,6 +26,14 @@ type Patch interface {
 	Delta(shape []int) (*tensor.Tensor, error)
 }
 
+// LowRank is optionally implemented by a Patch that is a plain low-rank product,
+// Delta = Scale·reshape(Up·Down) with Up [out,r(,1,1)] and Down [r,in(,kh,kw)]. The UNet merges
+// such patches inside the ONNX graph (ORT folds them at session creation), which keeps only the
+// small factors in the model proto.
+type LowRank interface {
+	Factors() (up, down *tensor.Tensor, scale float64)
+}
+
 // WeightPatch is a Patch applied with a strength: W' = W + Strength·Delta.
 type WeightPatch struct {
 	Patch    Patch

@@ -9,9 +9,10 @@ import (
 )
 
 // Lower turns the network into an ONNX model whose weights are external data pointing into f
-// (cast to float32 in-graph where stored as F16/BF16; ORT folds the casts at load). Weights for
-// which patched returns a tensor (LoRA-merged) are stored in-memory instead.
-func (n *Net) Lower(name string, f *safetensors.File, patched func(key string) *tensor.Tensor) (*onnx.Model, error) {
+// (cast to float32 in-graph where stored as F16/BF16; ORT folds the casts at load). Weights with
+// patches get W + Σ strength·delta as constant subgraphs that ORT folds at session creation
+// (low-rank patches keep only their factors in the proto).
+func (n *Net) Lower(name string, f *safetensors.File, patches Patches) (*onnx.Model, error) {
 	if n.err != nil {
 		return nil, n.err
 	}
@@ -27,16 +28,14 @@ func (n *Net) Lower(name string, f *safetensors.File, patched func(key string) *
 	for _, w := range n.Weights {
 		switch {
 		case w.Key != "":
-			if patched != nil {
-				if t := patched(w.Key); t != nil {
-					if !equalInts(t.Shape, w.Dims) {
-						return nil, fmt.Errorf("patched weight %s has shape %v, want %v", w.Key, t.Shape, w.Dims)
-					}
-					vals[w.Name] = g.InitializerFromTensor("", t)
-					continue
+			v := g.Weight(f, w.Key)
+			for _, wp := range patches[w.Key] {
+				var err error
+				if v, err = applyPatch(g, v, w.Dims, wp); err != nil {
+					return nil, fmt.Errorf("patch %s from %s: %w", w.Key, wp.Source, err)
 				}
 			}
-			vals[w.Name] = g.Weight(f, w.Key)
+			vals[w.Name] = v
 		case w.I64 != nil:
 			vals[w.Name] = g.ConstInt64(w.I64...)
 		default:
@@ -75,4 +74,41 @@ func isOutput(n *Net, name string) bool {
 		}
 	}
 	return false
+}
+
+// applyPatch returns base + strength·delta as a constant subgraph.
+func applyPatch(g *onnx.Graph, base onnx.Value, dims []int, wp WeightPatch) (onnx.Value, error) {
+	if lr, ok := wp.Patch.(LowRank); ok {
+		up, down, scale := lr.Factors()
+		if up != nil && down != nil && len(up.Shape) >= 2 && len(down.Shape) >= 2 {
+			r := up.Shape[1]
+			out := up.Shape[0]
+			in := numel(down.Shape) / down.Shape[0]
+			if down.Shape[0] == r && numel(up.Shape) == out*r && out*in == numel(dims) {
+				u := g.Const(tensor.FromData(up.Data, out, r))
+				d := g.Const(tensor.FromData(down.Data, r, in))
+				delta := g.Op1("MatMul", nil, u, d)
+				shape := make([]int64, len(dims))
+				for i, x := range dims {
+					shape[i] = int64(x)
+				}
+				delta = g.Op1("Reshape", nil, delta, g.ConstInt64(shape...))
+				delta = g.Op1("Mul", nil, delta, g.ScalarFloat(float32(wp.Strength*scale)))
+				return g.Op1("Add", nil, base, delta), nil
+			}
+		}
+	}
+	d, err := wp.Patch.Delta(dims)
+	if err != nil {
+		return base, err
+	}
+	if numel(d.Shape) != numel(dims) {
+		return base, fmt.Errorf("delta has shape %v, weight %v", d.Shape, dims)
+	}
+	s := float32(wp.Strength)
+	data := make([]float32, len(d.Data))
+	for i, x := range d.Data {
+		data[i] = s * x
+	}
+	return g.Op1("Add", nil, base, g.Const(tensor.FromData(data, dims...))), nil
 }

@@ -12,7 +12,7 @@ import (
 )
 
 func testManager(t *testing.T, opt ManagerOptions) *Manager {
-	m := NewManager(directFactory{t}, opt)
+	m := NewManager(testFactory(t), opt)
 	t.Cleanup(func() { m.Close() })
 	return m
 }

@@ -233,6 +233,9 @@ func (s *Session) RunInputs(ctx context.Context, inputs map[string]Input) (map[s
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if len(s.inputs) == 0 || len(s.outputs) == 0 {
+		return nil, fmt.Errorf("ort: models without inputs or outputs cannot be run (onnxruntime_go needs at least one of each)")
+	}
 	vals := make([]ortgo.Value, len(s.inputs))
 	defer func() {
 		for _, v := range vals {

@@ -1,0 +1,116 @@
+package ort
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/comfygo/comfygo/internal/onnx"
+	"github.com/comfygo/comfygo/internal/safetensors"
+	"github.com/comfygo/comfygo/internal/tensor"
+)
+
+// Token ids as int64 input: Gather from an F16 embedding table (the CLIP text-encoder path).
+func TestInt64InputGather(t *testing.T) {
+	rt := testRuntime(t)
+	r := rand.New(rand.NewPCG(3, 4))
+	emb := randT(r, 11, 6)
+	p := filepath.Join(t.TempDir(), "e.safetensors")
+	raw, _ := safetensors.FromFloat32("emb", emb, safetensors.F16)
+	if err := safetensors.Write(p, []safetensors.RawTensor{raw}, nil, safetensors.WriteOptions{Misalign: 3}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := safetensors.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	stored, _ := f.Float32("emb")
+	g := onnx.NewGraph("emb")
+	ids := g.Input("ids", onnx.Int64, onnx.Dim("batch"), onnx.Dim("tokens"))
+	g.Output(g.Gather(g.Weight(f, "emb"), ids, 0), "h")
+	m, err := g.Model()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := rt.NewSession(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	tok := []int64{0, 10, 3, 3, 7, 1}
+	out, err := s.RunInputs(context.Background(), map[string]Input{"ids": Int64(tok, 2, 3)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := tensor.New(2, 3, 6)
+	for i, id := range tok {
+		copy(want.Data[i*6:], stored.Data[id*6:(id+1)*6])
+	}
+	if _, err := compare(out["h"], want, 1e-30); err != nil {
+		t.Fatal(err)
+	}
+	// Wrong input name and missing input are reported clearly.
+	if _, err := s.RunInputs(context.Background(), map[string]Input{"idz": Int64(tok, 2, 3)}); err == nil || !strings.Contains(err.Error(), "missing input \"ids\"") {
+		t.Errorf("missing input: %v", err)
+	}
+	if _, err := s.RunInputs(context.Background(), map[string]Input{"ids": Int64(tok, 2, 2)}); err == nil {
+		t.Error("bad shape accepted")
+	}
+	s.Close()
+	if _, err := s.RunInputs(context.Background(), map[string]Input{"ids": Int64(tok, 2, 3)}); !errors.Is(err, errClosed) {
+		t.Errorf("run after close: %v", err)
+	}
+}
+
+// Cancelling the context terminates a long run promptly.
+func TestRunCancel(t *testing.T) {
+	rt := testRuntime(t)
+	g := onnx.NewGraph("slow")
+	x := g.Input("x", onnx.Float, 384, 384)
+	h := x
+	for range 400 { // ~45 GFLOP: several seconds on 2 cores
+		h = g.Tanh(g.MatMul(h, x))
+	}
+	g.Output(h, "y")
+	m, err := g.Model()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := rt.NewSession(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = s.Run(ctx, map[string]*tensor.Tensor{"x": tensor.New(384, 384)})
+	el := time.Since(start)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("want deadline exceeded, got %v after %v", err, el)
+	}
+	if el > 2*time.Second {
+		t.Errorf("run took %v to stop after cancel", el)
+	}
+	t.Logf("stopped after %v", el)
+	// An already-cancelled context does not start a run.
+	if _, err := s.Run(ctx, map[string]*tensor.Tensor{"x": tensor.New(384, 384)}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("cancelled ctx: %v", err)
+	}
+}
+
+func TestCompareDetectsMismatch(t *testing.T) {
+	a := tensor.FromData([]float32{1, 2, 3}, 3)
+	b := tensor.FromData([]float32{1, 2, 3.001}, 3)
+	if _, err := compare(a, b, 1e-5); err == nil {
+		t.Error("compare accepted a 3e-4 relative error")
+	}
+	if _, err := compare(a, tensor.FromData([]float32{1, 2, 3}, 1, 3), 1e-5); err == nil {
+		t.Error("compare accepted a shape mismatch")
+	}
+}

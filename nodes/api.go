@@ -9,6 +9,7 @@ package nodes
 
 import (
 	"context"
+	"fmt"
 	"image"
 	"log/slog"
 	"sync"
@@ -53,6 +54,15 @@ type Def struct {
 	NotIdempotent bool // node id is part of the cache key
 	Deprecated    bool
 	Experimental  bool
+	APINode       bool // api_node in /object_info
+	// V3 renders the node in /object_info the way ComfyUI renders V3 (comfy_api io) nodes:
+	// combos as ["COMBO", {"options": [...]}], hidden inputs as 1-element lists, and every
+	// optional key present. Without it combos use the legacy form [[options...], {...}] of
+	// ComfyUI's classic nodes.py nodes.
+	V3 bool
+	// Async: Execute runs on its own goroutine while the executor keeps running other ready
+	// nodes (ComfyUI's async FUNCTION). Execute must then only touch its own inputs.
+	Async bool
 
 	// Execute runs one (list-mapped) call. Inputs hold the assembled values of this call.
 	Execute func(ctx *Context, in Inputs) (Result, error)
@@ -162,6 +172,52 @@ type Context struct {
 	DisplayID string
 	Env       *Env
 	Reporter  Reporter // may be nil
+	// CallIndex is the list-mapping index of this call (0 for a single call); it is part of
+	// the default GraphBuilder prefix.
+	CallIndex int
+	// Prompt is the live prompt (original plus expanded nodes); nil during validation.
+	Prompt DynPrompt
+
+	graphIndex int
+}
+
+// DynPrompt is ComfyUI's DynamicPrompt: the submitted prompt plus the ephemeral nodes created
+// by node expansion. It is what a DYNPROMPT hidden input receives.
+type DynPrompt interface {
+	// Node returns a node by id, ephemeral nodes first.
+	Node(id string) (*graph.Node, bool)
+	// RealID follows expansion parents up to the node of the submitted prompt.
+	RealID(id string) string
+	// ParentID is the node whose expansion created id ("" for submitted nodes).
+	ParentID(id string) string
+	// DisplayID is the id the UI shows for id.
+	DisplayID(id string) string
+	// Original is the submitted (validated) prompt.
+	Original() *graph.Prompt
+	// NodeIDs lists every node id, submitted nodes first (document order), then ephemeral ones
+	// in creation order.
+	NodeIDs() []string
+}
+
+// Exception is implemented by errors that name their exception_type (ComfyUI reports the
+// Python exception class, e.g. "RuntimeError"); other errors report "RuntimeError".
+type Exception interface {
+	error
+	ExceptionType() string
+}
+
+// NodeError is an error with an explicit exception_type.
+type NodeError struct {
+	Type string
+	Msg  string
+}
+
+func (e *NodeError) Error() string         { return e.Msg }
+func (e *NodeError) ExceptionType() string { return e.Type }
+
+// Errorf returns a *NodeError of exception type typ.
+func Errorf(typ, format string, args ...any) error {
+	return &NodeError{Type: typ, Msg: fmt.Sprintf(format, args...)}
 }
 
 // Progress reports progress of the running node (ComfyUI's ProgressBar.update_absolute).

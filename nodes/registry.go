@@ -11,6 +11,7 @@ import (
 var (
 	regMu    sync.RWMutex
 	registry = map[string]*Def{}
+	regOrder []*Def // registration order (ComfyUI's NODE_CLASS_MAPPINGS order)
 )
 
 // Register adds node types to the registry. It panics on a duplicate or nameless type, so a
@@ -29,6 +30,7 @@ func Register(defs ...*Def) {
 			panic(fmt.Sprintf("nodes: node type %q has no Execute", d.Name))
 		}
 		registry[d.Name] = d
+		regOrder = append(regOrder, d)
 	}
 }
 
@@ -50,6 +52,13 @@ func All() []*Def {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
+}
+
+// Ordered returns every registered node type in registration order (the order of /object_info).
+func Ordered() []*Def {
+	regMu.RLock()
+	defer regMu.RUnlock()
+	return append([]*Def(nil), regOrder...)
 }
 
 // Input returns the declared input name and its section ("required", "optional", "hidden"),

@@ -1,0 +1,379 @@
+package executor
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"hash"
+	"math"
+	"math/big"
+	"sort"
+	"strconv"
+	"sync/atomic"
+
+	"github.com/comfygo/comfygo/graph"
+	"github.com/comfygo/comfygo/nodes"
+)
+
+// cacheKey is a node's input signature, hashed. Keys are Merkle hashes: a node's key is the
+// hash of its immediate signature (class, fingerprint, id when the class needs it, sorted
+// inputs) in which every link is replaced by the source's key and slot. This is linear in the
+// prompt size and has ComfyUI's semantics: ids do not matter, identical sub-graphs share keys,
+// any upstream change changes every downstream key. Values Python cannot hash equal across
+// prompts (NaN, tensors and other objects, dependency cycles) are replaced by a nonce that is
+// never reused, so such keys match only themselves.
+type cacheKey [16]byte
+
+// nonceSource hands out never-repeating tokens.
+type nonceSource struct{ n atomic.Uint64 }
+
+func (s *nonceSource) next() uint64 { return s.n.Add(1) }
+
+// entry is a cache entry: the node's UI record and its outputs (one list per slot).
+type entry struct {
+	ui      *uiRecord
+	outputs [][]any
+}
+
+// uiRecord is ComfyUI's ui_outputs value {"meta": {...}, "output": {...}}.
+type uiRecord struct {
+	meta   *nodes.OrderedMap
+	output map[string][]any
+}
+
+// encoder builds the canonical byte form of signature parts.
+type encoder struct {
+	buf   []byte
+	nonce *nonceSource
+}
+
+func (e *encoder) tag(t byte)       { e.buf = append(e.buf, t) }
+func (e *encoder) uvarint(n uint64) { e.buf = binary.AppendUvarint(e.buf, n) }
+func (e *encoder) str(s string)     { e.uvarint(uint64(len(s))); e.buf = append(e.buf, s...) }
+func (e *encoder) unique()          { e.tag('U'); e.uvarint(e.nonce.next()) }
+func (e *encoder) int64v(i int64)   { e.tag('I'); e.buf = strconv.AppendInt(e.buf, i, 10); e.tag(';') }
+
+// value encodes a constant with Python hash-equality: 1 == 1.0 == True.
+func (e *encoder) value(v any) {
+	switch x := v.(type) {
+	case nil:
+		e.tag('N')
+	case bool:
+		if x {
+			e.int64v(1)
+		} else {
+			e.int64v(0)
+		}
+	case int64:
+		e.int64v(x)
+	case int:
+		e.int64v(int64(x))
+	case uint64:
+		e.tag('I')
+		e.buf = strconv.AppendUint(e.buf, x, 10)
+		e.tag(';')
+	case *big.Int:
+		e.tag('I')
+		e.buf = x.Append(e.buf, 10)
+		e.tag(';')
+	case float32:
+		e.value(float64(x))
+	case float64:
+		switch {
+		case math.IsNaN(x):
+			e.unique()
+		case math.IsInf(x, 0) || x != math.Trunc(x):
+			e.tag('F')
+			e.buf = binary.LittleEndian.AppendUint64(e.buf, math.Float64bits(x))
+		case math.Abs(x) < 9e18:
+			e.int64v(int64(x))
+		default:
+			b, _ := new(big.Float).SetFloat64(x).Int(nil)
+			e.value(b)
+		}
+	case json.Number:
+		e.value(numberValue(x))
+	case string:
+		e.tag('S')
+		e.str(x)
+	case graph.Link:
+		e.tag('L')
+		e.uvarint(2)
+		e.value(x.NodeID)
+		e.int64v(int64(x.Slot))
+	case []any:
+		e.tag('L')
+		e.uvarint(uint64(len(x)))
+		for _, it := range x {
+			e.value(it)
+		}
+	case []string:
+		e.tag('L')
+		e.uvarint(uint64(len(x)))
+		for _, it := range x {
+			e.value(it)
+		}
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		e.tag('D')
+		e.uvarint(uint64(len(keys)))
+		for _, k := range keys {
+			e.value(k)
+			e.value(x[k])
+		}
+	default:
+		e.unique() // unhashable object: equals only itself
+	}
+}
+
+// keyView is what a cache needs of the running prompt.
+type keyView interface {
+	key(id string) (cacheKey, bool)
+	parent(id string) string // "" for submitted nodes
+	classType(id string) string
+}
+
+// outputCache is the cross-prompt output cache.
+type outputCache interface {
+	// setPrompt installs the new prompt's keys (ids = submitted nodes) and drops what the mode
+	// drops (classic: every entry the new prompt does not use).
+	setPrompt(kv keyView, ids []string)
+	get(kv keyView, id string) *entry
+	set(kv keyView, id string, e *entry)
+	// ensureSubcache registers the ephemeral children of an expanded node.
+	ensureSubcache(kv keyView, parent string, children []string)
+	size() int
+	// enabled is false for the none mode.
+	enabled() bool
+}
+
+func newOutputCache(mode CacheMode, lruSize int) outputCache {
+	switch {
+	case mode == CacheLRU && lruSize > 0:
+		return &lruCache{max: lruSize, entries: map[cacheKey]*lruEntry{}}
+	case mode == CacheNone:
+		return nullCache{}
+	}
+	return &hierCache{root: newHLevel()}
+}
+
+// nullCache is --cache-none.
+type nullCache struct{}
+
+func (nullCache) setPrompt(keyView, []string)              {}
+func (nullCache) get(keyView, string) *entry               { return nil }
+func (nullCache) set(keyView, string, *entry)              {}
+func (nullCache) ensureSubcache(keyView, string, []string) {}
+func (nullCache) size() int                                { return 0 }
+func (nullCache) enabled() bool                            { return false }
+
+// subKey identifies a subcache: the expanded node's id and class.
+type subKey struct{ id, class string }
+
+type hLevel struct {
+	entries map[cacheKey]*entry
+	subs    map[subKey]*hLevel
+}
+
+func newHLevel() *hLevel {
+	return &hLevel{entries: map[cacheKey]*entry{}, subs: map[subKey]*hLevel{}}
+}
+
+// clean keeps only entries whose key is in live and subcaches in liveSubs.
+func (l *hLevel) clean(live map[cacheKey]bool, liveSubs map[subKey]bool) {
+	for k := range l.entries {
+		if !live[k] {
+			delete(l.entries, k)
+		}
+	}
+	for k := range l.subs {
+		if !liveSubs[k] {
+			delete(l.subs, k)
+		}
+	}
+}
+
+func (l *hLevel) count() int {
+	n := len(l.entries)
+	for _, s := range l.subs {
+		n += s.count()
+	}
+	return n
+}
+
+// hierCache is the classic hierarchical cache: entries of ephemeral nodes live in a subcache
+// of their parent, keyed by the parent's (id, class).
+type hierCache struct{ root *hLevel }
+
+func (c *hierCache) enabled() bool { return true }
+func (c *hierCache) size() int     { return c.root.count() }
+
+func (c *hierCache) setPrompt(kv keyView, ids []string) {
+	live := make(map[cacheKey]bool, len(ids))
+	liveSubs := make(map[subKey]bool, len(ids))
+	for _, id := range ids {
+		if k, ok := kv.key(id); ok {
+			live[k] = true
+		}
+		liveSubs[subKey{id, kv.classType(id)}] = true
+	}
+	c.root.clean(live, liveSubs)
+}
+
+// level returns the level holding id's entry (nil if absent and !create).
+func (c *hierCache) level(kv keyView, id string, create bool) *hLevel {
+	var chain []string
+	for p := kv.parent(id); p != ""; p = kv.parent(p) {
+		chain = append(chain, p)
+	}
+	l := c.root
+	for i := len(chain) - 1; i >= 0; i-- {
+		sk := subKey{chain[i], kv.classType(chain[i])}
+		s := l.subs[sk]
+		if s == nil {
+			if !create {
+				return nil
+			}
+			s = newHLevel()
+			l.subs[sk] = s
+		}
+		l = s
+	}
+	return l
+}
+
+func (c *hierCache) get(kv keyView, id string) *entry {
+	k, ok := kv.key(id)
+	if !ok {
+		return nil
+	}
+	l := c.level(kv, id, false)
+	if l == nil {
+		return nil
+	}
+	return l.entries[k]
+}
+
+func (c *hierCache) set(kv keyView, id string, e *entry) {
+	k, ok := kv.key(id)
+	if !ok {
+		return
+	}
+	c.level(kv, id, true).entries[k] = e
+}
+
+func (c *hierCache) ensureSubcache(kv keyView, parent string, children []string) {
+	pl := c.level(kv, parent, true)
+	sk := subKey{parent, kv.classType(parent)}
+	s := pl.subs[sk]
+	if s == nil {
+		s = newHLevel()
+		pl.subs[sk] = s
+	}
+	live := make(map[cacheKey]bool, len(children))
+	liveSubs := make(map[subKey]bool, len(children))
+	for _, id := range children {
+		if k, ok := kv.key(id); ok {
+			live[k] = true
+		}
+		liveSubs[subKey{id, kv.classType(id)}] = true
+	}
+	s.clean(live, liveSubs)
+}
+
+// lruCache is --cache-lru N: a flat store evicting entries unused for the most generations
+// while above N; entries used by the current prompt are never evicted.
+type lruCache struct {
+	max     int
+	gen     int
+	minGen  int
+	entries map[cacheKey]*lruEntry
+}
+
+type lruEntry struct {
+	e    *entry
+	used int
+}
+
+func (c *lruCache) enabled() bool { return true }
+func (c *lruCache) size() int     { return len(c.entries) }
+
+func (c *lruCache) mark(kv keyView, id string) {
+	if k, ok := kv.key(id); ok {
+		if le := c.entries[k]; le != nil {
+			le.used = c.gen
+		}
+	}
+}
+
+func (c *lruCache) clean() {
+	for len(c.entries) > c.max && c.minGen < c.gen {
+		c.minGen++
+		for k, le := range c.entries {
+			if le.used < c.minGen {
+				delete(c.entries, k)
+			}
+		}
+	}
+}
+
+func (c *lruCache) setPrompt(kv keyView, ids []string) {
+	c.gen++
+	for _, id := range ids {
+		c.mark(kv, id)
+	}
+	c.clean()
+}
+
+func (c *lruCache) get(kv keyView, id string) *entry {
+	k, ok := kv.key(id)
+	if !ok {
+		return nil
+	}
+	le := c.entries[k]
+	if le == nil {
+		return nil
+	}
+	le.used = c.gen
+	return le.e
+}
+
+func (c *lruCache) set(kv keyView, id string, e *entry) {
+	k, ok := kv.key(id)
+	if !ok {
+		return
+	}
+	c.entries[k] = &lruEntry{e: e, used: c.gen}
+}
+
+func (c *lruCache) ensureSubcache(kv keyView, parent string, children []string) {
+	c.mark(kv, parent)
+	for _, id := range children {
+		c.mark(kv, id)
+	}
+	c.clean()
+}
+
+// keyHasher computes keys; it reuses one hash state.
+type keyHasher struct {
+	h   hash.Hash
+	enc encoder
+}
+
+func newKeyHasher(n *nonceSource) *keyHasher {
+	return &keyHasher{h: sha256.New(), enc: encoder{nonce: n}}
+}
+
+func (kh *keyHasher) sum() cacheKey {
+	kh.h.Reset()
+	kh.h.Write(kh.enc.buf)
+	var out cacheKey
+	var full [32]byte
+	copy(out[:], kh.h.Sum(full[:0]))
+	kh.enc.buf = kh.enc.buf[:0]
+	return out
+}

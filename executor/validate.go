@@ -1,0 +1,522 @@
+package executor
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"runtime/debug"
+	"strings"
+
+	"github.com/comfygo/comfygo/graph"
+	"github.com/comfygo/comfygo/nodes"
+)
+
+// ErrorInfo is one ComfyUI error object {type, message, details, extra_info}.
+type ErrorInfo struct {
+	Type      string         `json:"type"`
+	Message   string         `json:"message"`
+	Details   string         `json:"details"`
+	ExtraInfo map[string]any `json:"extra_info"`
+}
+
+// NodeErrors is ComfyUI's node_errors: node id -> its errors.
+type NodeErrors map[string]*NodeErrorEntry
+
+// NodeErrorEntry is one node's entry in node_errors.
+type NodeErrorEntry struct {
+	Errors           []ErrorInfo `json:"errors"`
+	DependentOutputs []string    `json:"dependent_outputs"`
+	ClassType        string      `json:"class_type"`
+}
+
+// ValidationError is a rejected prompt: it marshals to ComfyUI's HTTP 400 body
+// {"error": {...}, "node_errors": {...}}.
+type ValidationError struct {
+	Info       ErrorInfo  `json:"error"`
+	NodeErrors NodeErrors `json:"node_errors"`
+}
+
+func (e *ValidationError) Error() string {
+	if e.Info.Details != "" {
+		return e.Info.Message + ": " + e.Info.Details
+	}
+	return e.Info.Message
+}
+
+// NoPromptError is the 400 error for a POST /prompt without "prompt".
+func NoPromptError() *ValidationError {
+	return &ValidationError{Info: ErrorInfo{Type: "no_prompt", Message: "No prompt provided",
+		Details: "No prompt provided", ExtraInfo: map[string]any{}}, NodeErrors: NodeErrors{}}
+}
+
+func invalidPrompt(msg, id string) *ValidationError {
+	return &ValidationError{Info: ErrorInfo{Type: "invalid_prompt", Message: msg,
+		Details: fmt.Sprintf("Node ID '#%s'", id), ExtraInfo: map[string]any{}}, NodeErrors: NodeErrors{}}
+}
+
+// vresult is the memo entry of one validated node.
+type vresult struct {
+	ok      bool
+	reasons []ErrorInfo
+}
+
+// Validate checks prompt p against the registry the way ComfyUI's validate_prompt does and
+// returns the outputs to execute. targets are partial_execution_targets: nil when the request
+// has none, non-nil (possibly empty, which fails) when given. nodeErrors lists failures of
+// outputs that were dropped while others passed (it goes into the 200 response). verr is the
+// 400 body when the prompt is rejected. Validate coerces constants in p in place.
+func (e *Executor) Validate(p *graph.Prompt, targets []string) (outputs []string, nodeErrors NodeErrors, verr *ValidationError) {
+	for _, id := range p.IDs {
+		n := p.Nodes[id]
+		if n == nil || n.ClassType == "" {
+			return nil, nil, invalidPrompt("Cannot execute because a node is missing the class_type property.", id)
+		}
+		if _, ok := e.lookup(n.ClassType); !ok {
+			return nil, nil, invalidPrompt(fmt.Sprintf("Cannot execute because node %s does not exist.", n.ClassType), id)
+		}
+	}
+	var tset map[string]bool
+	if targets != nil {
+		tset = make(map[string]bool, len(targets))
+		for _, t := range targets {
+			tset[t] = true
+		}
+	}
+	var outs []string
+	for _, id := range p.IDs {
+		d, _ := e.lookup(p.Nodes[id].ClassType)
+		if d.OutputNode && (tset == nil || tset[id]) {
+			outs = append(outs, id)
+		}
+	}
+	if len(outs) == 0 {
+		return nil, nil, &ValidationError{Info: ErrorInfo{Type: "prompt_no_outputs", Message: "Prompt has no outputs",
+			Details: "", ExtraInfo: map[string]any{}}, NodeErrors: NodeErrors{}}
+	}
+
+	v := &validator{e: e, p: p, memo: map[string]*vresult{}, state: map[string]uint8{}}
+	nodeErrors = NodeErrors{}
+	var errs []string // "<message>: <details>" of failing outputs' own reasons
+	var good []string
+	for _, o := range outs {
+		res := v.validate(o)
+		if res.ok {
+			good = append(good, o)
+			continue
+		}
+		for _, r := range res.reasons {
+			errs = append(errs, r.Message+": "+r.Details)
+		}
+		for _, id := range v.order {
+			m := v.memo[id]
+			if m.ok || len(m.reasons) == 0 {
+				continue
+			}
+			ne := nodeErrors[id]
+			if ne == nil {
+				ne = &NodeErrorEntry{Errors: m.reasons, DependentOutputs: []string{}, ClassType: p.Nodes[id].ClassType}
+				nodeErrors[id] = ne
+			}
+			ne.DependentOutputs = append(ne.DependentOutputs, o)
+		}
+	}
+	if len(good) == 0 {
+		return nil, nodeErrors, &ValidationError{Info: ErrorInfo{Type: "prompt_outputs_failed_validation",
+			Message: "Prompt outputs failed validation", Details: strings.Join(errs, "\n"), ExtraInfo: map[string]any{}},
+			NodeErrors: nodeErrors}
+	}
+	return good, nodeErrors, nil
+}
+
+// validator holds one validate_prompt call's shared memo.
+type validator struct {
+	e     *Executor
+	p     *graph.Prompt
+	memo  map[string]*vresult
+	order []string         // memo insertion order
+	state map[string]uint8 // 1 = in progress, 2 = done
+}
+
+func (v *validator) setMemo(id string, r *vresult) {
+	if _, ok := v.memo[id]; !ok {
+		v.order = append(v.order, id)
+	}
+	v.memo[id] = r
+}
+
+// srcLink is a declared, type-compatible link whose source must be validated recursively.
+type srcLink struct {
+	input  string
+	config []any
+	link   graph.Link
+}
+
+// vframe is one node on the explicit validation stack (no Go recursion over the graph).
+type vframe struct {
+	id      string
+	reasons []ErrorInfo
+	srcs    []srcLink
+	next    int
+	ok      bool
+}
+
+// validate runs ComfyUI's validate_inputs for root (memoised) without recursion.
+func (v *validator) validate(root string) *vresult {
+	if r, ok := v.memo[root]; ok && v.state[root] == 2 {
+		return r
+	}
+	var stack []*vframe
+	push := func(id string) *vresult {
+		reasons, srcs, exc := v.own(id)
+		if exc != nil {
+			return &vresult{ok: false, reasons: []ErrorInfo{*exc}} // raised
+		}
+		v.state[id] = 1
+		stack = append(stack, &vframe{id: id, reasons: reasons, srcs: srcs, ok: len(reasons) == 0})
+		return nil
+	}
+	if raised := push(root); raised != nil {
+		// An output's own validation raised: exception_during_validation.
+		r := &vresult{ok: false, reasons: []ErrorInfo{exceptionDuringValidation(raised.reasons[0])}}
+		v.setMemo(root, r)
+		v.state[root] = 2
+		return r
+	}
+	for len(stack) > 0 {
+		f := stack[len(stack)-1]
+		if f.next < len(f.srcs) {
+			s := f.srcs[f.next]
+			f.next++
+			src := s.link.NodeID
+			switch v.state[src] {
+			case 2:
+				if !v.memo[src].ok {
+					f.ok = false
+				}
+				continue
+			case 1:
+				// A dependency cycle: the source "raises" (Python recursion would overflow).
+				f.ok = false
+				v.setMemo(src, &vresult{ok: false, reasons: []ErrorInfo{innerException(s, "Dependency cycle detected", "graph.DependencyCycleError", nil)}})
+				continue
+			}
+			if raised := push(src); raised != nil {
+				f.ok = false
+				ei := raised.reasons[0]
+				v.setMemo(src, &vresult{ok: false, reasons: []ErrorInfo{innerException(s, ei.Details, ei.ExtraInfo["exception_type"].(string), ei.ExtraInfo["traceback"])}})
+				v.state[src] = 2
+			}
+			continue
+		}
+		// all sources done
+		stack = stack[:len(stack)-1]
+		if prev, ok := v.memo[f.id]; ok && !prev.ok && len(prev.reasons) == 1 && prev.reasons[0].Type == "exception_during_inner_validation" {
+			// a cycle member that "raised" keeps its single exception reason
+		} else {
+			v.setMemo(f.id, &vresult{ok: f.ok && len(f.reasons) == 0, reasons: f.reasons})
+		}
+		v.state[f.id] = 2
+		if len(stack) > 0 && !v.memo[f.id].ok {
+			stack[len(stack)-1].ok = false
+		}
+	}
+	return v.memo[root]
+}
+
+func innerException(s srcLink, msg, typ string, tb any) ErrorInfo {
+	if tb == nil {
+		tb = []string{}
+	}
+	return ErrorInfo{Type: "exception_during_inner_validation", Message: "Exception when validating inner node",
+		Details: msg, ExtraInfo: map[string]any{"input_name": s.input, "input_config": s.config,
+			"exception_message": msg, "exception_type": typ, "traceback": tb, "linked_node": linkJSON(s.link)}}
+}
+
+func exceptionDuringValidation(raised ErrorInfo) ErrorInfo {
+	return ErrorInfo{Type: "exception_during_validation", Message: "Exception when validating node",
+		Details: raised.Details, ExtraInfo: map[string]any{"exception_type": raised.ExtraInfo["exception_type"],
+			"traceback": raised.ExtraInfo["traceback"]}}
+}
+
+// raisedError describes an exception escaping validate_inputs (kept in an ErrorInfo).
+func raisedError(msg, typ string, tb []string) *ErrorInfo {
+	if tb == nil {
+		tb = []string{}
+	}
+	return &ErrorInfo{Details: msg, ExtraInfo: map[string]any{"exception_type": typ, "traceback": tb}}
+}
+
+func linkJSON(l graph.Link) []any { return []any{l.NodeID, l.Slot} }
+
+// asLink interprets an input value as a link the way validation does: a graph.Link, or any
+// 2-element list with a string id and a numeric slot.
+func asLink(v any) (graph.Link, bool) {
+	switch x := v.(type) {
+	case graph.Link:
+		return x, true
+	case []any:
+		if len(x) == 2 {
+			if id, ok := x[0].(string); ok {
+				if f, ok := asFloat(x[1]); ok {
+					if _, isBool := x[1].(bool); !isBool {
+						return graph.Link{NodeID: id, Slot: int(f)}, true
+					}
+				}
+			}
+		}
+	}
+	return graph.Link{}, false
+}
+
+// typesCompatible is ComfyUI's validate_node_input (non-strict) for received type r and
+// declared type d.
+func typesCompatible(r, d string) bool {
+	if r == d || r == "*" || d == "*" || r == "COMFY_MATCHTYPE_V3" || d == "COMFY_MATCHTYPE_V3" {
+		return true
+	}
+	rs, ds := splitTypes(r), splitTypes(d)
+	for _, x := range rs {
+		if x == "*" {
+			return true
+		}
+	}
+	for _, y := range ds {
+		if y == "*" {
+			return true
+		}
+		for _, x := range rs {
+			if x == y {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func splitTypes(t string) []string {
+	parts := strings.Split(t, ",")
+	for i := range parts {
+		parts[i] = strings.TrimSpace(parts[i])
+	}
+	return parts
+}
+
+// own runs the per-input checks and the custom validator of node id. It returns the node's
+// own reasons and the links whose sources must be validated; exc is an exception escaping
+// validate_inputs (missing link source, bad slot, panicking validator).
+func (v *validator) own(id string) (reasons []ErrorInfo, srcs []srcLink, exc *ErrorInfo) {
+	defer func() {
+		if r := recover(); r != nil {
+			exc = raisedError(fmt.Sprint(r), "RuntimeError", stackLines(debug.Stack()))
+		}
+	}()
+	n := v.p.Nodes[id]
+	d, _ := v.e.lookup(n.ClassType)
+	val := d.Validate
+	declared := map[string]bool{}
+	if val != nil {
+		for _, name := range val.Inputs {
+			declared[name] = true
+		}
+	}
+	receivedTypes := map[string]string{}
+	inputs := make([]*nodes.Input, 0, len(d.Required)+len(d.Optional))
+	for i := range d.Required {
+		inputs = append(inputs, &d.Required[i])
+	}
+	for i := range d.Optional {
+		inputs = append(inputs, &d.Optional[i])
+	}
+	env := v.e.cfg.Env
+	for i, in := range inputs {
+		required := i < len(d.Required)
+		x := in.Name
+		raw, present := n.Inputs.Get(x)
+		if !present {
+			if required {
+				reasons = append(reasons, ErrorInfo{Type: "required_input_missing", Message: "Required input is missing",
+					Details: x, ExtraInfo: map[string]any{"input_name": x}})
+			}
+			continue
+		}
+		config := nodes.InputConfig(in, env, d.V3)
+		if l, isList := raw.([]any); isList && len(l) != 2 {
+			reasons = append(reasons, ErrorInfo{Type: "bad_linked_input",
+				Message: "Bad linked input, must be a length-2 list of [node_id, slot_index]", Details: x,
+				ExtraInfo: map[string]any{"input_name": x, "input_config": config, "received_value": raw}})
+			continue
+		}
+		if _, isList := raw.([]any); isList || isLinkValue(raw) {
+			link, ok := asLink(raw)
+			if !ok {
+				return nil, nil, raisedError(fmt.Sprintf("invalid link %s", pyRepr(raw)), "TypeError", nil)
+			}
+			src, ok := v.p.Nodes[link.NodeID]
+			if !ok {
+				return nil, nil, raisedError(pyStrRepr(link.NodeID), "KeyError", nil)
+			}
+			sd, _ := v.e.lookup(src.ClassType)
+			if link.Slot < 0 || link.Slot >= len(sd.Outputs) {
+				return nil, nil, raisedError("tuple index out of range", "IndexError", nil)
+			}
+			r := sd.Outputs[link.Slot].Type
+			receivedTypes[x] = r
+			if (val == nil || !val.InputTypes) && !inputTypeOK(r, in, d) {
+				reasons = append(reasons, ErrorInfo{Type: "return_type_mismatch", Message: "Return type mismatch between linked nodes",
+					Details:   fmt.Sprintf("%s, received_type(%s) mismatch input_type(%s)", x, r, in.Type),
+					ExtraInfo: map[string]any{"input_name": x, "input_config": config, "received_type": r, "linked_node": linkJSON(link)}})
+				continue
+			}
+			srcs = append(srcs, srcLink{input: x, config: config, link: link})
+			continue
+		}
+		// constant
+		value := raw
+		if m, ok := raw.(map[string]any); ok {
+			if inner, ok := m["__value__"]; ok {
+				value = inner
+				n.Inputs.Set(x, inner)
+			}
+		}
+		switch in.Type {
+		case nodes.TypeInt, nodes.TypeFloat, nodes.TypeString, nodes.TypeBoolean:
+			cv, err := coerce(in.Type, value)
+			if err != nil {
+				reasons = append(reasons, ErrorInfo{Type: "invalid_input_type",
+					Message: fmt.Sprintf("Failed to convert an input value to a %s value", in.Type),
+					Details: fmt.Sprintf("%s, %s, %s", x, pyStr(normalize(value)), err.Error()),
+					ExtraInfo: map[string]any{"input_name": x, "input_config": config, "received_value": normalize(value),
+						"exception_message": err.Error()}})
+				continue
+			}
+			value = cv
+			n.Inputs.Set(x, cv)
+		}
+		if declared[x] || (val != nil && val.AllInputs) {
+			continue
+		}
+		if in.Min != nil {
+			if c, ok := pyCompare(value, in.Min); ok && c < 0 {
+				reasons = append(reasons, ErrorInfo{Type: "value_smaller_than_min",
+					Message: fmt.Sprintf("Value %s smaller than min of %s", pyStr(value), pyStr(in.Min)), Details: x,
+					ExtraInfo: map[string]any{"input_name": x, "input_config": config, "received_value": value}})
+				continue
+			}
+		}
+		if in.Max != nil {
+			if c, ok := pyCompare(value, in.Max); ok && c > 0 {
+				reasons = append(reasons, ErrorInfo{Type: "value_bigger_than_max",
+					Message: fmt.Sprintf("Value %s bigger than max of %s", pyStr(value), pyStr(in.Max)), Details: x,
+					ExtraInfo: map[string]any{"input_name": x, "input_config": config, "received_value": value}})
+				continue
+			}
+		}
+		if in.Type == nodes.TypeCombo {
+			opts := in.ComboOptions(env)
+			found := false
+			nv := normalize(value)
+			for _, o := range opts {
+				if pyEqual(nv, o) {
+					found = true
+					break
+				}
+			}
+			if !found {
+				listInfo := ""
+				var cfg any = config
+				if len(opts) > 20 {
+					listInfo = fmt.Sprintf("(list of length %d)", len(opts))
+					cfg = nil
+				} else {
+					listInfo = pyRepr(opts)
+				}
+				reasons = append(reasons, ErrorInfo{Type: "value_not_in_list", Message: "Value not in list",
+					Details:   fmt.Sprintf("%s: '%s' not in %s", x, pyStr(nv), listInfo),
+					ExtraInfo: map[string]any{"input_name": x, "input_config": cfg, "received_value": nv}})
+				continue
+			}
+		}
+	}
+	if val != nil && val.Func != nil && (len(val.Inputs) > 0 || val.AllInputs || val.InputTypes) {
+		// Arguments: declared names (all inputs with AllInputs); linked inputs are nil.
+		args := nodes.Inputs{}
+		var names []string
+		addArg := func(name string) {
+			raw, ok := n.Inputs.Get(name)
+			if !ok {
+				return
+			}
+			if _, isLink := asLink(raw); isLink || isLinkValue(raw) {
+				args[name] = nil
+			} else {
+				args[name] = normalize(raw)
+			}
+			names = append(names, name)
+		}
+		if val.AllInputs {
+			for _, k := range n.Inputs.Keys {
+				addArg(k)
+			}
+		} else {
+			for _, name := range val.Inputs {
+				addArg(name)
+			}
+		}
+		for _, h := range d.Hidden {
+			if hv, ok := hiddenValue(h.Marker, id, nil, nil, nil); ok {
+				args[h.Name] = hv
+			}
+		}
+		var inTypes map[string]string
+		if val.InputTypes {
+			inTypes = receivedTypes
+			names = append(names, "input_types")
+		}
+		blocked := false
+		for _, a := range args {
+			if isBlocker(a) {
+				blocked = true
+			}
+		}
+		if !blocked {
+			ctx := &nodes.Context{Context: context.Background(), NodeID: id, DisplayID: id, Env: v.e.cfg.Env}
+			if err := val.Func(ctx, args, inTypes); err != nil {
+				msg := err.Error()
+				for _, name := range names {
+					details := name
+					if msg != "" {
+						details = name + " - " + msg
+					}
+					reasons = append(reasons, ErrorInfo{Type: "custom_validation_failed", Message: "Custom validation failed for node",
+						Details: details, ExtraInfo: map[string]any{"input_name": name}})
+				}
+			}
+		}
+	}
+	return reasons, srcs, nil
+}
+
+// inputTypeOK is the engine's link type check for received type r into input in.
+func inputTypeOK(r string, in *nodes.Input, d *nodes.Def) bool {
+	if in.Type == nodes.TypeCombo {
+		// A legacy combo is a list type: only "*" (or another combo) matches.
+		return r == "*" || r == nodes.TypeCombo
+	}
+	return typesCompatible(r, in.Type)
+}
+
+func isLinkValue(v any) bool {
+	_, ok := v.(graph.Link)
+	return ok
+}
+
+func stackLines(b []byte) []string {
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	out := make([]string, 0, len(lines))
+	for _, l := range lines {
+		out = append(out, l+"\n")
+	}
+	return out
+}
+
+var _ = json.Marshal

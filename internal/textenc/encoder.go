@@ -501,7 +501,9 @@ func (e *Encoder) graph(ps map[string][]appliedPatch) (*onnx.Model, error) {
 	}
 	maskV := g.Const(tensor.FromData(mask, T, T))
 	scale := g.Scalar(float32(1 / math.Sqrt(float64(hd))))
-	heads := func(t onnx.Value) onnx.Value { return g.Transpose(g.Reshape(t, int64(T), int64(H), int64(hd)), 1, 0, 2) }
+	heads := func(t onnx.Value) onnx.Value {
+		return g.Transpose(g.Reshape(t, int64(T), int64(H), int64(hd)), 1, 0, 2)
+	}
 	var outs []onnx.Value
 	for i := 0; i < e.Layers; i++ {
 		var ln1w, ln1b, ln2w, ln2b, q, k, vv, ow, ob, f1w, f1b, f2w, f2b string
@@ -529,9 +531,9 @@ func (e *Encoder) graph(ps map[string][]appliedPatch) (*onnx.Model, error) {
 			parts := g.Split(qkv, 1, int64(D), int64(D), int64(D))
 			qv, kv, vvv = parts[0], parts[1], parts[2]
 		}
-		qh := heads(qv)                                                            // [H,T,hd]
+		qh := heads(qv)                                                          // [H,T,hd]
 		kh := g.Transpose(g.Reshape(kv, int64(T), int64(H), int64(hd)), 1, 2, 0) // [H,hd,T]
-		vh := heads(vvv)                                                           // [H,T,hd]
+		vh := heads(vvv)                                                         // [H,T,hd]
 		s := g.Add(g.Mul(g.MatMul(qh, kh), scale), maskV)
 		a := g.MatMul(g.Softmax(s, -1), vh)                        // [H,T,hd]
 		a = g.Reshape(g.Transpose(a, 1, 0, 2), int64(T), int64(D)) // [T,D]

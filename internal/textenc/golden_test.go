@@ -39,8 +39,12 @@ func TestGoldenCLIP(t *testing.T) {
 	if e.D != 32 || e.Layers != 2 || e.Heads != 2 || e.MLP != 64 {
 		t.Fatalf("config D=%d L=%d H=%d MLP=%d", e.D, e.Layers, e.Heads, e.MLP)
 	}
-	raw := *e
-	raw.Role.LNHidden = false // penultimate_raw: the same layer without the final LayerNorm
+	rawRole := RoleSD1L
+	rawRole.LNHidden = false // penultimate_raw: the same layer without the final LayerNorm
+	raw, err := NewEncoder(ckpt, sd1Prefix, LayoutHF, rawRole, 2, rt)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
 	last, pen, penRaw, pooled := get("last_hidden"), get("penultimate_ln"), get("penultimate_raw"), get("pooled")
 	n, D := 77*32, 32

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"errors"
+	"fmt"
 	"math/rand"
 	"os"
 	"strings"
@@ -338,3 +339,107 @@ func TestValidConnection(t *testing.T) {
 }
 
 var _ = errors.New
+
+// bigWorkflow builds an n-node UI workflow: a chain of KSamplers behind reroutes and a
+// PrimitiveNode feeding every seed.
+func bigWorkflow(n int) []byte {
+	var b strings.Builder
+	b.WriteString(`{"version": 0.4, "nodes": [`)
+	b.WriteString(`{"id": 1, "type": "EmptyLatentImage", "outputs": [{"name": "LATENT", "type": "LATENT", "links": [1]}], "widgets_values": [512, 512, 1]}`)
+	b.WriteString(`,{"id": 2, "type": "PrimitiveNode", "outputs": [{"name": "INT", "type": "INT", "widget": {"name": "seed"}, "links": [`)
+	for i := 3; i <= n; i += 2 {
+		if i > 3 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, "%d", 1000000+i)
+	}
+	b.WriteString(`]}], "widgets_values": [42, "fixed"]}`)
+	var links []string
+	links = append(links, "[1, 1, 0, 3, 3, \"LATENT\"]")
+	for i := 3; i <= n; i += 2 {
+		// i: KSampler, i+1: Reroute after it
+		fmt.Fprintf(&b, `,{"id": %d, "type": "KSampler", "inputs": [{"name": "latent_image", "type": "LATENT", "link": %d}, {"name": "seed", "type": "INT", "widget": {"name": "seed"}, "link": %d}], "outputs": [{"name": "LATENT", "type": "LATENT", "links": [%d]}], "widgets_values": [0, "fixed", 4, 1.5, "lcm", "sgm_uniform", 1]}`,
+			i, linkIn(i), 1000000+i, 2000000+i)
+		fmt.Fprintf(&b, `,{"id": %d, "type": "Reroute", "inputs": [{"name": "", "type": "*", "link": %d}], "outputs": [{"name": "", "type": "LATENT", "links": [%d]}]}`,
+			i+1, 2000000+i, linkIn(i+2))
+		links = append(links, fmt.Sprintf("[%d, 2, 0, %d, 1, \"INT\"]", 1000000+i, i))
+		links = append(links, fmt.Sprintf("[%d, %d, 0, %d, 0, \"LATENT\"]", 2000000+i, i, i+1))
+		links = append(links, fmt.Sprintf("[%d, %d, 0, %d, 0, \"LATENT\"]", linkIn(i+2), i+1, i+2))
+	}
+	b.WriteString(`], "links": [` + strings.Join(links, ",") + `]}`)
+	return []byte(b.String())
+}
+
+func linkIn(i int) int {
+	if i == 3 {
+		return 1
+	}
+	return 3000000 + i
+}
+
+func TestBigWorkflow(t *testing.T) {
+	w, err := ParseWorkflow(bigWorkflow(1001))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := ConvertWorkflow(w, testSchema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.IDs) != 501 {
+		t.Fatalf("nodes = %d", len(p.IDs))
+	}
+	last := p.Nodes["1001"]
+	if l, ok := last.Inputs.Values["latent_image"].(Link); !ok || l.NodeID != "999" {
+		t.Errorf("latent_image = %v", last.Inputs.Values["latent_image"])
+	}
+	if fmt.Sprint(last.Inputs.Values["seed"]) != "42" {
+		t.Errorf("seed = %v", last.Inputs.Values["seed"])
+	}
+}
+
+func BenchmarkConvertWorkflow10k(b *testing.B) {
+	data := bigWorkflow(10001)
+	b.SetBytes(int64(len(data)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		w, err := ParseWorkflow(data)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := ConvertWorkflow(w, testSchema); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func FuzzConvertWorkflow(f *testing.F) {
+	for _, name := range []string{"wf_worked.json", "wf_subgraph.json"} {
+		b, err := os.ReadFile("testdata/" + name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte(`{"version": 1, "nodes": [{"id": 1, "type": "KSampler", "widgets_values": {"seed": 1}}], "links": [{"id": 1, "origin_id": -10, "origin_slot": 0, "target_id": 1, "target_slot": 0}]}`))
+	f.Add([]byte(`{"nodes": [{"id": "a", "type": "Reroute", "mode": 4, "inputs": [{"link": "1"}]}], "links": [[1, "a", "0", "a", 0]]}`))
+	f.Add(bigWorkflow(9))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		w, err := ParseWorkflow(data)
+		if err != nil {
+			return
+		}
+		p, err := ConvertWorkflowWith(w, testSchema, ConvertOptions{Now: fixedNow, Rand: rand.New(rand.NewSource(1))})
+		if err != nil {
+			return
+		}
+		out, err := p.MarshalJSON()
+		if err != nil {
+			t.Fatalf("marshal: %v", err)
+		}
+		if _, err := ParsePrompt(out); err != nil {
+			t.Fatalf("converted prompt does not re-parse: %v\n%s", err, out)
+		}
+		_, _ = ConvertWorkflow(w, nil)
+	})
+}

@@ -1,0 +1,208 @@
+package web
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// TestLoad: many websocket clients, many cheap prompts; every prompt reaches history, every
+// client gets every one of its events and every status broadcast, memory stays bounded.
+// -short runs a smaller variant.
+func TestLoad(t *testing.T) {
+	nClients, nPrompts := 50, 500
+	if testing.Short() {
+		nClients, nPrompts = 10, 100
+	}
+	ts := newTestServer(t, "")
+	clients := make([]*testWS, nClients)
+	for i := range clients {
+		clients[i] = dialWS(t, ts, fmt.Sprintf("load-%d", i))
+	}
+	runtime.GC()
+	var m0 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	start := time.Now()
+	// Submit from 8 goroutines.
+	ids := make([]string, nPrompts)
+	var wg sync.WaitGroup
+	errs := make(chan error, nPrompts)
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for k := g; k < nPrompts; k += 8 {
+				body := map[string]any{"client_id": fmt.Sprintf("load-%d", k%nClients), "prompt": map[string]any{
+					"1": map[string]any{"class_type": "WebTestText", "inputs": map[string]any{"value": k}}}}
+				code, b := ts.do(t, "POST", "/prompt", body)
+				if code != 200 {
+					errs <- fmt.Errorf("POST %d: %d %s", k, code, b)
+					continue
+				}
+				var r struct {
+					PromptID string `json:"prompt_id"`
+				}
+				json.Unmarshal(b, &r)
+				ids[k] = r.PromptID
+			}
+		}(g)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	submitted := time.Since(start)
+
+	// Each client: wait for the end of each of its prompts; check the per-prompt sequence.
+	want := []string{"execution_start", "execution_cached:[]", "progress_state", "executing:1", "executed:1", "progress_state", "execution_success", "executing:null"}
+	var mu sync.Mutex
+	var failures []string
+	statusCounts := make([]int, nClients)
+	for i, c := range clients {
+		wg.Add(1)
+		go func(i int, c *testWS) {
+			defer wg.Done()
+			mine := map[string]bool{}
+			for k := i; k < nPrompts; k += nClients {
+				mine[ids[k]] = true
+			}
+			seqs := map[string][]string{}
+			done := 0
+			timeout := time.After(60 * time.Second)
+			for done < len(mine) || statusCounts[i] < 3*nPrompts {
+				var m wsMsg
+				var ok bool
+				select {
+				case m, ok = <-c.ch:
+				case <-timeout:
+					ok = false
+				}
+				if !ok {
+					mu.Lock()
+					failures = append(failures, fmt.Sprintf("client %d: closed/timed out after %d/%d prompts, %d statuses", i, done, len(mine), statusCounts[i]))
+					mu.Unlock()
+					return
+				}
+				if m.Type == "status" {
+					statusCounts[i]++
+					continue
+				}
+				pid, _ := m.Data["prompt_id"].(string)
+				if !mine[pid] {
+					mu.Lock()
+					failures = append(failures, fmt.Sprintf("client %d got an event of another client's prompt: %s", i, m.Raw))
+					mu.Unlock()
+					continue
+				}
+				seqs[pid] = append(seqs[pid], label(m))
+				if m.Type == "executing" && m.Data["node"] == nil {
+					done++
+				}
+			}
+			for pid, seq := range seqs {
+				if !reflect.DeepEqual(seq, want) {
+					mu.Lock()
+					failures = append(failures, fmt.Sprintf("client %d prompt %s: %v", i, pid, seq))
+					mu.Unlock()
+				}
+			}
+		}(i, c)
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if len(failures) > 0 {
+		if len(failures) > 10 {
+			failures = failures[:10]
+		}
+		t.Fatalf("%s", strings.Join(failures, "\n"))
+	}
+	for i, n := range statusCounts {
+		if n != 3*nPrompts { // enqueue, dequeue, done for each prompt
+			t.Errorf("client %d got %d status broadcasts, want %d", i, n, 3*nPrompts)
+		}
+	}
+	var hist map[string]json.RawMessage
+	ts.getJSON(t, "/history", &hist)
+	if len(hist) != nPrompts {
+		t.Fatalf("history has %d entries, want %d", len(hist), nPrompts)
+	}
+	if d := ts.hub.Dropped(); d != 0 {
+		t.Errorf("%d clients dropped", d)
+	}
+	runtime.GC()
+	var m1 runtime.MemStats
+	runtime.ReadMemStats(&m1)
+	growth := int64(m1.HeapInuse) - int64(m0.HeapInuse)
+	t.Logf("load: %d clients, %d prompts: submitted in %v, all done in %v (%.0f prompts/s); heap in use %d MiB → %d MiB; goroutines %d",
+		nClients, nPrompts, submitted.Round(time.Millisecond), elapsed.Round(time.Millisecond), float64(nPrompts)/elapsed.Seconds(),
+		m0.HeapInuse>>20, m1.HeapInuse>>20, runtime.NumGoroutine())
+	if growth > 256<<20 {
+		t.Errorf("heap grew by %d MiB", growth>>20)
+	}
+}
+
+// TestSlowClientDisconnected: a client that stops reading is dropped once its queue is full;
+// sending never blocks and reading clients get everything.
+func TestSlowClientDisconnected(t *testing.T) {
+	ts := newTestServer(t, "", func(c *Config) { c.ClientQueue = 128 })
+	good := dialWS(t, ts, "good")
+	slow, _, err := websocket.DefaultDialer.Dial("ws://"+ts.Host+"/ws?clientId=slow", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	for ts.hub.Clients() < 2 {
+		time.Sleep(time.Millisecond)
+	}
+	big := strings.Repeat("x", 128<<10)
+	const n = 600 // 75 MiB in all: more than the loopback socket buffers hold
+	var maxSend time.Duration
+	for i := 0; i < n; i++ {
+		t0 := time.Now()
+		ts.hub.Send("test_big", map[string]any{"i": i, "pad": big}, "")
+		if d := time.Since(t0); d > maxSend {
+			maxSend = d
+		}
+		time.Sleep(3 * time.Millisecond) // a paced producer: a reading client keeps up
+	}
+	if maxSend > 500*time.Millisecond {
+		t.Errorf("a send blocked for %v", maxSend)
+	}
+	got := 0
+	for got < n {
+		m := good.next(t, 20*time.Second)
+		if m.Type == "test_big" {
+			if int(m.Data["i"].(float64)) != got {
+				t.Fatalf("out of order: %v at %d", m.Data["i"], got)
+			}
+			got++
+		}
+	}
+	if ts.hub.Dropped() != 1 {
+		t.Errorf("dropped %d clients, want 1 (the slow one)", ts.hub.Dropped())
+	}
+	if ts.hub.Clients() != 1 {
+		t.Errorf("%d clients registered", ts.hub.Clients())
+	}
+}
+
+// TestReconnectSameClientID: a reconnect replaces the registration; the old socket's close does
+// not unregister the new one.
+func TestReconnectSameClientID(t *testing.T) {
+	ts := newTestServer(t, "")
+	a := dialWS(t, ts, "same")
+	b := dialWS(t, ts, "same")
+	a.conn.Close()
+	time.Sleep(50 * time.Millisecond)
+	id := ts.queue(t, map[string]any{"client_id": "same", "prompt": map[string]any{
+		"1": map[string]any{"class_type": "WebTestText", "inputs": map[string]any{"value": 1}}}})
+	b.until(t, id, 10*time.Second)
+}

@@ -1,0 +1,4 @@
+package main
+
+// The text-encoding and conditioning nodes (CLIPTextEncode, CLIPLoader, ...).
+import _ "github.com/comfygo/comfygo/nodes/conditioning"

@@ -58,7 +58,7 @@ func TestPromptEventSequenceHistoryAndView(t *testing.T) {
 
 	// History holds the entry and /view returns the PNG.
 	var hist map[string]struct {
-		Prompt  []any                                    `json:"prompt"`
+		Prompt  []any                                  `json:"prompt"`
 		Outputs map[string]map[string][]map[string]any `json:"outputs"`
 		Status  struct {
 			StatusStr string  `json:"status_str"`

@@ -148,4 +148,3 @@ func failedResult(promptID, msg string) RunResult {
 		"status_str": "error", "completed": false,
 		"messages": []any{[]any{"execution_error", json.RawMessage(orderedData("execution_error", data))}}}}
 }
-

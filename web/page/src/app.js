@@ -238,8 +238,9 @@ function showValidation(body) {
 
 async function cancel() {
   try {
-    await api.interrupt(state.run?.id);
-    toast('Cancelling…');
+    const running = state.run && !state.run.finished;
+    await api.interrupt(running ? state.run.id : undefined);
+    toast(running ? 'Cancelling…' : 'Interrupt sent (nothing of yours is running).');
   } catch (e) {
     toast(`Interrupt failed: ${e.message}`, 'error');
   }
@@ -526,6 +527,7 @@ function refreshHistory() {
             title: `${img.filename} — click to load its workflow`,
             loading: 'lazy',
             onclick: () => loadFromImage(img, id),
+            onerror: (ev) => ev.target.remove(),
           }),
         );
       }

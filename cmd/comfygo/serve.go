@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+
+	"github.com/comfygo/comfygo/executor"
+	"github.com/comfygo/comfygo/nodes"
+	_ "github.com/comfygo/comfygo/nodes/core" // built-in nodes
+	"github.com/comfygo/comfygo/nodes/testpack"
+	"github.com/comfygo/comfygo/web"
+	"github.com/comfygo/comfygo/web/page"
+)
+
+func init() {
+	commands["serve"] = command{summary: "serve ComfyUI's HTTP + websocket API and the web page", run: runServe}
+}
+
+func runServe(args []string) int {
+	fl := flag.NewFlagSet("serve", flag.ContinueOnError)
+	listen := fl.String("listen", "127.0.0.1", "address to listen on (loopback only by default; 0.0.0.0 exposes the server: use --auth-token)")
+	port := fl.Int("port", 8188, "port to listen on")
+	modelsDir := fl.String("models-dir", "models", "models folder (ComfyUI layout: checkpoints/, loras/, vae/, ...)")
+	inputDir := fl.String("input-dir", "input", "input folder (uploads, LoadImage)")
+	outputDir := fl.String("output-dir", "output", "output folder (SaveImage)")
+	tempDir := fl.String("temp-dir", "temp", "temp folder (PreviewImage; emptied at start)")
+	userDir := fl.String("user-dir", "user", "user folder (settings, workflows, queue/history database)")
+	frontEnd := fl.String("front-end-root", "", "serve an official ComfyUI frontend build (its dist folder) instead of the built-in page")
+	templates := fl.String("templates-root", "", "serve this folder at /templates/ (workflow template gallery)")
+	extraPaths := fl.String("extra-model-paths-config", "", "ComfyUI extra_model_paths.yaml adding model folders")
+	cacheLRU := fl.Int("cache-lru", 0, "keep up to N node results across prompts (LRU) instead of the classic cache")
+	cacheNone := fl.Bool("cache-none", false, "cache no node results")
+	testNodes := fl.Bool("enable-test-nodes", false, "register ComfyUI's testing node pack (tests only)")
+	authToken := fl.String("auth-token", os.Getenv("COMFYGO_AUTH_TOKEN"), "require this token (Authorization: Bearer, or visit /?token=...); default $COMFYGO_AUTH_TOKEN")
+	cors := fl.String("enable-cors-header", "", "allow cross-origin browser requests from this origin ('*' for any) instead of the origin check")
+	maxUpload := fl.Float64("max-upload-size", 100, "maximum request body / upload size in MB")
+	previewMethod := fl.String("preview-method", "none", "default sampler preview method: none, auto, latent2rgb, taesd")
+	ortLib := fl.String("onnxruntime-lib", "", "path to libonnxruntime.so (default: $ONNXRUNTIME_LIB or third_party/onnxruntime)")
+	provider := fl.String("provider", "", "ONNX Runtime execution provider: cpu, cuda or auto")
+	deviceID := fl.String("device-id", "", "GPU device id for the cuda provider")
+	threads := fl.String("threads", "", "ONNX Runtime intra-op threads (default: all cores)")
+	verbose := fl.Bool("verbose", false, "debug logging")
+	if err := fl.Parse(args); err != nil {
+		return 2
+	}
+	if fl.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "serve: unexpected arguments %v\n", fl.Args())
+		return 2
+	}
+
+	ring := web.NewLogRing(300)
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(io.MultiWriter(os.Stderr, ring), &slog.HandlerOptions{Level: level}))
+
+	if *testNodes {
+		testpack.Register()
+	}
+	folders := nodes.NewFolders(*modelsDir, *inputDir, *outputDir, *tempDir, *userDir)
+	for _, dirs := range folders.Models {
+		for _, d := range dirs {
+			_ = os.MkdirAll(d, 0o755)
+		}
+	}
+	if *extraPaths != "" {
+		if err := web.LoadExtraModelPaths(*extraPaths, folders); err != nil {
+			fmt.Fprintln(os.Stderr, "serve:", err)
+			return 1
+		}
+	}
+	// ComfyUI empties the temp folder at start (PreviewImage files).
+	if err := os.RemoveAll(*tempDir); err != nil {
+		log.Warn("cannot empty temp folder", "dir", *tempDir, "err", err)
+	}
+	opts := map[string]string{}
+	for k, v := range map[string]string{"onnxruntime-lib": *ortLib, "provider": *provider, "device-id": *deviceID, "threads": *threads} {
+		if v != "" {
+			opts[k] = v
+		}
+	}
+	env := &nodes.Env{Folders: folders, Log: log, Options: opts}
+
+	ecfg := executor.Config{Env: env, Cache: executor.CacheClassic}
+	switch {
+	case *cacheNone:
+		ecfg.Cache = executor.CacheNone
+	case *cacheLRU > 0:
+		ecfg.Cache, ecfg.LRUSize = executor.CacheLRU, *cacheLRU
+	}
+	ex := executor.New(ecfg)
+
+	if !web.IsLoopback(*listen) && *authToken == "" {
+		log.Warn("listening on a non-loopback address without --auth-token: anyone who can reach this port can run prompts and read your outputs", "listen", *listen)
+	}
+	srv, err := web.New(web.Config{
+		Env:           env,
+		Engine:        web.ExecutorEngine(ex),
+		Page:          page.FS(),
+		FrontEndRoot:  *frontEnd,
+		TemplatesRoot: *templates,
+		AuthToken:     *authToken,
+		CORSOrigin:    *cors,
+		MaxUploadSize: int64(*maxUpload * (1 << 20)),
+		PreviewMethod: *previewMethod,
+		Argv:          append([]string{filepath.Base(os.Args[0])}, os.Args[1:]...),
+		Log:           log,
+		Logs:          ring,
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "serve:", err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	addr := net.JoinHostPort(*listen, strconv.Itoa(*port))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		srv.Close()
+		fmt.Fprintln(os.Stderr, "serve:", err)
+		return 1
+	}
+	host := *listen
+	if host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	log.Info("comfygo serving", "url", "http://"+net.JoinHostPort(host, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))+"/")
+	if err := srv.Serve(ctx, ln); err != nil && ctx.Err() == nil {
+		fmt.Fprintln(os.Stderr, "serve:", err)
+		return 1
+	}
+	log.Info("comfygo stopped")
+	return 0
+}

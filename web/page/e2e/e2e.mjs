@@ -337,7 +337,9 @@ async function main() {
         2: { class_type: 'SaveImage', inputs: { images: ['1', 0], filename_prefix: 'api' } },
       };
       await drop(page, Buffer.from(JSON.stringify(prompt)), 'api.json', 'application/json');
-      await page.waitForFunction(() => document.querySelectorAll('.node').length === 2 && document.querySelectorAll('svg.links path').length === 1);
+      await page.waitForFunction(() => document.querySelector('#wfname').textContent === 'api.json (API prompt)');
+      assert.equal(await page.locator('.node').count(), 2);
+      assert.equal(await page.locator('svg.links path').count(), 1);
       const before = await page.locator('#gallery img').count();
       await page.click('#queue');
       await page.waitForFunction((n) => document.querySelectorAll('#gallery img').length > n, before, { timeout: 60000 });
@@ -346,21 +348,22 @@ async function main() {
     check('validation errors show on the offending node and input', async () => {
       nextId = 1;
       nextLink = 1;
-      const max = inputList(defs.StubImage).find((i) => i.name === 'height').opts.max ?? 16384;
-      const stub = uiNode(defs, 'StubImage', [0, 0], { width: 16, height: Number(max) + 1000 });
+      // below the minimum (an over-large value would make a broken server allocate it)
+      const min = Number(inputList(defs.StubImage).find((i) => i.name === 'height').opts.min ?? 1);
+      const stub = uiNode(defs, 'StubImage', [0, 0], { width: 16, height: min - 1 });
       const save = uiNode(defs, 'SaveImage', [380, 0]);
       const wf = workflow([stub, save]);
       connect(wf, stub, 0, save, 'images');
       await drop(page, pngWithWorkflow(finish(wf)), 'invalid.png', 'image/png');
-      await page.waitForFunction(() => document.querySelectorAll('.node').length === 2);
+      await page.waitForFunction(() => document.querySelector('#wfname').textContent === 'invalid.png');
       const resp = page.waitForResponse((r) => r.url().includes('/prompt') && r.request().method() === 'POST');
       await page.keyboard.press('Control+Enter');
       assert.equal((await resp).status(), 400);
       await page.waitForSelector(`.node[data-id="${stub.id}"].has-error`);
       const msg = await page.locator(`.node[data-id="${stub.id}"] .w[data-name="height"] .werr`).textContent();
-      assert.match(msg, /bigger than max/i, `error on the height input: ${msg}`);
+      assert.match(msg, /smaller than min/i, `error on the height input: ${msg}`);
       assert.equal(await page.locator(`.node[data-id="${save.id}"].has-error`).count(), 0, 'SaveImage not marked');
-      assert.match(await page.locator('#problem-list').textContent(), /height|bigger than max/i);
+      assert.match(await page.locator('#problem-list').textContent(), /smaller than min of \d+: height/i);
       await shot(page, '04-validation-error.png');
     }),
 

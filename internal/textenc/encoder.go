@@ -311,6 +311,16 @@ func (e *Encoder) merged(key string, ps []appliedPatch) (*tensor.Tensor, error) 
 			return nil, fmt.Errorf("text encoder %s: patch %s on %s: %w", e.Role.Name, a.wp.Source, key, err)
 		}
 	}
+	// Round back to the stored dtype, as upstream stores patched weights.
+	if info, _ := e.file.Info(key); info.DType == safetensors.F16 {
+		for i, x := range w.Data {
+			w.Data[i] = tensor.F16ToF32(tensor.F32ToF16(x))
+		}
+	} else if info.DType == safetensors.BF16 {
+		for i, x := range w.Data {
+			w.Data[i] = tensor.BF16ToF32(tensor.F32ToBF16(x))
+		}
+	}
 	return w, nil
 }
 
@@ -488,7 +498,7 @@ func (e *Encoder) graph(ps map[string][]appliedPatch) (*onnx.Model, error) {
 				mergeErr = err
 				return onnx.Value{}
 			}
-			return g.InitializerFromTensor("", t)
+			return e.patchedInitializer(g, key, t)
 		}
 		return g.Weight(e.file, key)
 	}
@@ -557,6 +567,24 @@ func (e *Encoder) graph(ps map[string][]appliedPatch) (*onnx.Model, error) {
 		return nil, fmt.Errorf("text encoder %s: build graph: %w", e.Role.Name, err)
 	}
 	return m, nil
+}
+
+// patchedInitializer adds a merged weight to g, rounded to the stored tensor's dtype as upstream
+// does (F16/BF16 checkpoints keep the proto at half size: a bigG patched on every layer stays
+// under protobuf's 2 GiB), then cast to the compute type.
+func (e *Encoder) patchedInitializer(g *onnx.Graph, key string, t *tensor.Tensor) onnx.Value {
+	info, _ := e.file.Info(key)
+	switch info.DType {
+	case safetensors.F16:
+		raw := make([]byte, 2*len(t.Data))
+		tensor.F32SliceToF16(raw, t.Data)
+		return g.Cast(g.InitializerRaw("", onnx.Float16, t.Shape, raw), g.ComputeType())
+	case safetensors.BF16:
+		raw := make([]byte, 2*len(t.Data))
+		tensor.F32SliceToBF16(raw, t.Data)
+		return g.Cast(g.InitializerRaw("", onnx.BFloat16, t.Shape, raw), g.ComputeType())
+	}
+	return g.InitializerFromTensor("", t)
 }
 
 // chunkOut is one encoded chunk.

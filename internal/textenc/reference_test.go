@@ -156,6 +156,10 @@ func (m refModel) forward(t testing.TB, ids []int, embeds map[int][]float32) [][
 // writeTinyCLIP writes random tiny text encoders with real key layouts under the given prefixes
 // (SDXL-shaped: tiny-L HF under the l prefix, tiny-G OpenCLIP under the g prefix).
 func writeTinyCLIP(t testing.TB, path string, encs map[string]*models.CLIPConfig, seed uint64) {
+	writeTinyCLIPAs(t, path, encs, seed, safetensors.F32)
+}
+
+func writeTinyCLIPAs(t testing.TB, path string, encs map[string]*models.CLIPConfig, seed uint64, dt safetensors.DType) {
 	t.Helper()
 	r := rand.New(rand.NewPCG(seed, 7))
 	ts := map[string]*tensor.Tensor{}
@@ -188,7 +192,7 @@ func writeTinyCLIP(t testing.TB, path string, encs map[string]*models.CLIPConfig
 			ts[prefix+p.Name] = x
 		}
 	}
-	if err := safetensors.WriteFloat32(path, ts, safetensors.F32, map[string]string{"format": "pt"}); err != nil {
+	if err := safetensors.WriteFloat32(path, ts, dt, map[string]string{"format": "pt"}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -38,11 +38,13 @@ type tinyXL struct {
 	embDir string
 }
 
-func newTinyXL(t *testing.T) *tinyXL {
+func newTinyXL(t *testing.T) *tinyXL { return newTinyXLAs(t, safetensors.F32) }
+
+func newTinyXLAs(t *testing.T, dt safetensors.DType) *tinyXL {
 	t.Helper()
 	dir := t.TempDir()
 	x := &tinyXL{path: filepath.Join(dir, "tiny-sdxl-clip.safetensors")}
-	writeTinyCLIP(t, x.path, map[string]*models.CLIPConfig{xlLPrefix: &models.TinyCLIPL, xlGPrefix: &models.TinyCLIPG}, 1)
+	writeTinyCLIPAs(t, x.path, map[string]*models.CLIPConfig{xlLPrefix: &models.TinyCLIPL, xlGPrefix: &models.TinyCLIPG}, 1, dt)
 	x.f = open(t, x.path)
 	x.fam = &models.Family{Name: "SDXL", TextEncoders: []models.TextEncoderSpec{
 		{Name: "clip_l", Prefix: xlLPrefix, Heads: 3, Layout: "hf"},
@@ -230,9 +232,15 @@ func (p constPatch) Delta(shape []int) (*tensor.Tensor, error) {
 // TestPatches applies text-encoder patches by ComfyUI-internal name (OpenCLIP k_proj rows, the
 // transposed projection, a HF fc1) and compares with a file holding the merged weights.
 func TestPatches(t *testing.T) {
+	for _, dt := range []safetensors.DType{safetensors.F32, safetensors.F16} {
+		t.Run(string(dt), func(t *testing.T) { testPatches(t, dt) })
+	}
+}
+
+func testPatches(t *testing.T, dt safetensors.DType) {
 	rt := runtime(t)
 	b := bpe(t)
-	x := newTinyXL(t)
+	x := newTinyXLAs(t, dt)
 	clip, err := FromCheckpoint(x.f, x.fam, Options{Runtime: rt})
 	if err != nil {
 		t.Fatal(err)
@@ -284,7 +292,7 @@ func TestPatches(t *testing.T) {
 		fc.Data[i] -= v
 	}
 	mpath := filepath.Join(t.TempDir(), "merged.safetensors")
-	if err := safetensors.WriteFloat32(mpath, ts, safetensors.F32, nil); err != nil {
+	if err := safetensors.WriteFloat32(mpath, ts, dt, nil); err != nil {
 		t.Fatal(err)
 	}
 	mf := open(t, mpath)

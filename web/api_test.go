@@ -2,13 +2,18 @@ package web
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
+	"fmt"
+	"image/jpeg"
 	"image/png"
 	"net/url"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 // imagePrompt is WebTestImage → SaveImage.
@@ -338,4 +343,61 @@ func TestExecutionError(t *testing.T) {
 	if len(jobs.Jobs) != 1 || jobs.Jobs[0]["execution_error"] == nil {
 		t.Errorf("failed jobs %v", jobs.Jobs)
 	}
+}
+
+func TestPreviewFrames(t *testing.T) {
+	ts := newTestServer(t, "")
+	legacy := dialWS(t, ts, "legacy")
+	meta := dialWS(t, ts, "meta")
+	meta.conn.WriteMessage(websocket.TextMessage, []byte(`{"type": "feature_flags", "data": {"supports_preview_metadata": true}}`))
+	if m := meta.next(t, 5*time.Second); m.Type != "feature_flags" || m.Data["supports_preview_metadata"] != true {
+		t.Fatalf("feature_flags reply %s", m.Raw)
+	}
+	prompt := func(v float64) map[string]any {
+		return map[string]any{
+			"1": map[string]any{"class_type": "WebTestImage", "inputs": map[string]any{"width": 4, "height": 4, "value": v}},
+			"2": map[string]any{"class_type": "WebTestSleep", "inputs": map[string]any{"image": []any{"1", 0}, "steps": 2, "step_ms": 1, "preview": true}},
+			"3": map[string]any{"class_type": "SaveImage", "inputs": map[string]any{"images": []any{"2", 0}, "filename_prefix": "pv"}},
+		}
+	}
+	check := func(c *testWS, client string, v float64, withMeta bool) {
+		id := ts.queue(t, map[string]any{"prompt": prompt(v), "client_id": client})
+		msgs := c.until(t, id, 10*time.Second)
+		var seq []string
+		for _, m := range msgs {
+			if m.Type == "binary" {
+				typ := binary.BigEndian.Uint32(m.Binary[0:4])
+				seq = append(seq, fmt.Sprintf("binary%d", typ))
+				var img []byte
+				if typ == 1 {
+					if f := binary.BigEndian.Uint32(m.Binary[4:8]); f != 1 {
+						t.Errorf("format %d", f)
+					}
+					img = m.Binary[8:]
+				} else {
+					n := binary.BigEndian.Uint32(m.Binary[4:8])
+					var md map[string]any
+					if err := json.Unmarshal(m.Binary[8:8+n], &md); err != nil || md["node_id"] != "2" || md["prompt_id"] != id || md["image_type"] != "image/jpeg" {
+						t.Errorf("metadata %s", m.Binary[8:8+n])
+					}
+					img = m.Binary[8+n:]
+				}
+				cfg, err := jpeg.DecodeConfig(bytes.NewReader(img))
+				if err != nil || cfg.Width != 512 || cfg.Height != 256 {
+					t.Errorf("preview image %v %+v (want 512x256, downscaled)", err, cfg)
+				}
+			} else if m.Type == "progress" {
+				seq = append(seq, "progress")
+			}
+		}
+		want := []string{"progress", "binary1", "progress", "binary1"}
+		if withMeta {
+			want = []string{"binary4", "progress", "binary4", "progress"}
+		}
+		if !reflect.DeepEqual(seq, want) {
+			t.Errorf("%s: %v want %v", client, seq, want)
+		}
+	}
+	check(legacy, "legacy", 0.1, false)
+	check(meta, "meta", 0.2, true)
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"image"
 	"io"
 	"log/slog"
 	"net"
@@ -52,7 +53,8 @@ func init() {
 				{Name: "steps", Type: nodes.TypeInt, Default: 3, Min: 1, Max: 100000},
 				{Name: "step_ms", Type: nodes.TypeInt, Default: 10, Min: 0, Max: 100000},
 			},
-			Outputs: []nodes.Output{{Type: nodes.TypeImage}},
+			Optional: []nodes.Input{{Name: "preview", Type: nodes.TypeBoolean, Default: false}},
+			Outputs:  []nodes.Output{{Type: nodes.TypeImage}},
 			Execute: func(ctx *nodes.Context, in nodes.Inputs) (nodes.Result, error) {
 				steps, ms := in.Int("steps"), in.Int("step_ms")
 				for i := int64(1); i <= steps; i++ {
@@ -61,7 +63,11 @@ func init() {
 						return nodes.Result{}, ctx.Err()
 					case <-time.After(time.Duration(ms) * time.Millisecond):
 					}
-					if err := ctx.Progress(float64(i), float64(steps), nil); err != nil {
+					var pv image.Image
+					if in.Bool("preview") {
+						pv = image.NewRGBA(image.Rect(0, 0, 1024, 512))
+					}
+					if err := ctx.Progress(float64(i), float64(steps), pv); err != nil {
 						return nodes.Result{}, err
 					}
 				}

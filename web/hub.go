@@ -54,6 +54,7 @@ type wsClient struct {
 	done      chan struct{}
 	metadata  atomic.Bool // announced supports_preview_metadata
 	logs      atomic.Bool // subscribed to logs
+	held      *frame      // legacy preview held until the next frame (guarded by Hub.mu)
 }
 
 // frame is one outgoing websocket message: JSON text, or a preview image encoded on demand.
@@ -74,6 +75,30 @@ type previewFrame struct {
 	format uint32
 }
 
+// PreviewSize is the largest preview side in pixels (ComfyUI's --preview-size default).
+const PreviewSize = 512
+
+// fitPreview downscales img (nearest neighbour) to fit PreviewSize, keeping the aspect ratio.
+func fitPreview(img image.Image) image.Image {
+	b := img.Bounds()
+	w, h := b.Dx(), b.Dy()
+	if w <= PreviewSize && h <= PreviewSize || w == 0 || h == 0 {
+		return img
+	}
+	nw, nh := PreviewSize, h*PreviewSize/w
+	if h > w {
+		nw, nh = w*PreviewSize/h, PreviewSize
+	}
+	nw, nh = max(nw, 1), max(nh, 1)
+	out := image.NewRGBA(image.Rect(0, 0, nw, nh))
+	for y := 0; y < nh; y++ {
+		for x := 0; x < nw; x++ {
+			out.Set(x, y, img.At(b.Min.X+x*w/nw, b.Min.Y+y*h/nh))
+		}
+	}
+	return out
+}
+
 func (p *previewFrame) encode() {
 	p.once.Do(func() {
 		var buf bytes.Buffer
@@ -82,7 +107,7 @@ func (p *previewFrame) encode() {
 			_ = enc.Encode(&buf, p.img)
 			p.format = formatPNG
 		} else {
-			_ = jpeg.Encode(&buf, p.img, &jpeg.Options{Quality: 95})
+			_ = jpeg.Encode(&buf, fitPreview(p.img), &jpeg.Options{Quality: 95})
 			p.format = formatJPEG
 		}
 		p.data = buf.Bytes()
@@ -314,8 +339,31 @@ func (h *Hub) deliverLocked(f *frame, sid string) {
 	}
 }
 
-// enqueueLocked queues f for c without blocking; a full queue disconnects c.
+// enqueueLocked queues f for c without blocking; a full queue disconnects c. A preview for a
+// client without preview metadata is held back until the next frame: ComfyUI sends legacy
+// (type 1) previews after the progress message, metadata (type 4) previews before it.
 func (h *Hub) enqueueLocked(c *wsClient, f *frame) {
+	if f.preview != nil && !c.metadata.Load() {
+		if c.held != nil {
+			h.pushLocked(c, c.held)
+		}
+		c.held = f
+		return
+	}
+	h.pushLocked(c, f)
+	if c.held != nil {
+		held := c.held
+		c.held = nil
+		h.pushLocked(c, held)
+	}
+}
+
+func (h *Hub) pushLocked(c *wsClient, f *frame) {
+	select {
+	case <-c.done:
+		return // already disconnected
+	default:
+	}
 	select {
 	case c.out <- f:
 	default:

@@ -52,8 +52,6 @@ type Config struct {
 	ClientQueue int
 	// DBPath is the queue/history database (default <user dir>/comfygo.db).
 	DBPath string
-	// PreviewMethod is the server default preview method ("none", "auto", ...).
-	PreviewMethod string
 	// Argv is reported in /system_stats.
 	Argv []string
 	// Log receives the server's log; nil means slog.Default().
@@ -98,9 +96,6 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.MaxHistory <= 0 {
 		cfg.MaxHistory = 10000
-	}
-	if cfg.PreviewMethod == "" {
-		cfg.PreviewMethod = "none"
 	}
 	log := cfg.Log
 	if log == nil {

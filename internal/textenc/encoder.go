@@ -88,6 +88,8 @@ type Encoder struct {
 
 // variant is an encoder with one set of patches: its ONNX session and its Go-side tensors.
 type variant struct {
+	users   int  // Encode calls holding the variant (guarded by Encoder.mu)
+	evicted bool // dropped from the cache: the session closes when users reaches 0
 	once    sync.Once
 	err     error
 	sess    *ort.Session
@@ -363,7 +365,8 @@ func applyPatch(w *tensor.Tensor, a appliedPatch) error {
 	return nil
 }
 
-// variantFor returns (creating once) the session and tensors for a patch set.
+// variantFor returns (creating once) the session and tensors for a patch set; release it with
+// e.release when done.
 func (e *Encoder) variantFor(p models.Patches) (*variant, error) {
 	ps := e.patchesFor(p)
 	fp := fingerprint(ps)
@@ -376,8 +379,11 @@ func (e *Encoder) variantFor(p models.Patches) (*variant, error) {
 		for len(e.order) > maxSessions {
 			old := e.order[0]
 			e.order = e.order[1:]
-			if ov := e.sessions[old]; ov != nil && ov.sess != nil {
-				ov.sess.Close() // waits for running Runs
+			if ov := e.sessions[old]; ov != nil {
+				ov.evicted = true
+				if ov.users == 0 && ov.sess != nil {
+					ov.sess.Close()
+				}
 			}
 			delete(e.sessions, old)
 		}
@@ -389,17 +395,35 @@ func (e *Encoder) variantFor(p models.Patches) (*variant, error) {
 			}
 		}
 	}
+	v.users++
 	e.mu.Unlock()
 	v.once.Do(func() { v.err = e.build(v, ps) })
 	if v.err != nil {
 		e.mu.Lock()
 		if e.sessions[fp] == v {
 			delete(e.sessions, fp)
+			for i, k := range e.order {
+				if k == fp {
+					e.order = append(e.order[:i:i], e.order[i+1:]...)
+					break
+				}
+			}
 		}
 		e.mu.Unlock()
+		e.release(v)
 		return nil, v.err
 	}
 	return v, nil
+}
+
+// release ends one use of v, closing its session if it was evicted meanwhile.
+func (e *Encoder) release(v *variant) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	v.users--
+	if v.users == 0 && v.evicted && v.sess != nil {
+		v.sess.Close()
+	}
 }
 
 // build creates the session and the Go-side tensors of a variant.
@@ -716,6 +740,7 @@ func (e *Encoder) EncodeChunks(ctx context.Context, chunks []tokenizer.Chunk, la
 	if err != nil {
 		return nil, nil, err
 	}
+	defer e.release(v)
 	sel := e.Role.DefaultLayer
 	if layer != 0 {
 		sel = layer

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/comfygo/comfygo/internal/models"
@@ -372,4 +373,58 @@ func maxDiff(a, b []float32) float64 {
 		m = max(m, math.Abs(float64(a[i]-b[i])))
 	}
 	return m
+}
+
+// TestSessionCache encodes with more patch sets than the cache holds, concurrently, and checks
+// every result against a sequential run and that evicted sessions are dropped.
+func TestSessionCache(t *testing.T) {
+	rt := runtime(t)
+	bpe(t)
+	x := newTinyXL(t)
+	clip, err := FromCheckpoint(x.f, x.fam, Options{Runtime: rt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = maxSessions + 2
+	variants := make([]models.CLIP, n)
+	for i := range variants {
+		variants[i] = clip.WithPatches(models.Patches{"clip_g.transformer.text_model.encoder.layers.1.mlp.fc2.weight": {{Patch: constPatch{0.01}, Strength: float64(i + 1), Source: "s"}}})
+	}
+	ctx := context.Background()
+	want := make([][]float32, n)
+	for i, v := range variants {
+		enc, err := v.Encode(ctx, "a cat", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[i] = enc.Cond.Data
+	}
+	errs := make(chan error, 4*n)
+	var wg sync.WaitGroup
+	for r := 0; r < 4; r++ {
+		for i := range variants {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				enc, err := variants[i].Encode(ctx, "a cat", nil)
+				if err == nil && maxDiff(enc.Cond.Data, want[i]) > 1e-5 {
+					err = fmt.Errorf("variant %d differs by %g", i, maxDiff(enc.Cond.Data, want[i]))
+				}
+				errs <- err
+			}(i)
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	g := clip.Encoders()[1]
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.sessions) > maxSessions || len(g.order) != len(g.sessions) {
+		t.Errorf("%d sessions cached (order %d), max %d", len(g.sessions), len(g.order), maxSessions)
+	}
 }

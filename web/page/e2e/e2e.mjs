@@ -352,6 +352,43 @@ async function main() {
       await page.waitForFunction((n) => document.querySelectorAll('#gallery img').length > n, before, { timeout: 60000 });
     }),
 
+    check('a workflow with a subgraph is flattened and runs', async () => {
+      nextId = 1;
+      nextLink = 1;
+      const inner = uiNode(defs, 'StubImage', [0, 0], { width: 8, height: 24, content: 'NOISE' });
+      inner.inputs.push({ name: 'width', type: 'INT', widget: { name: 'width' }, link: 1 });
+      const S = {
+        id: '7d5b0c1e-0000-4000-8000-00000000e2e0', version: 1, name: 'Stub in a subgraph',
+        inputNode: { id: -10, bounding: [0, 0, 100, 60] }, outputNode: { id: -20, bounding: [600, 0, 100, 60] },
+        inputs: [{ id: 'i0', name: 'width', type: 'INT', linkIds: [1] }],
+        outputs: [{ id: 'o0', name: 'IMAGE', type: 'IMAGE', linkIds: [2] }],
+        widgets: [], nodes: [inner], groups: [],
+        links: [
+          { id: 1, origin_id: -10, origin_slot: 0, target_id: inner.id, target_slot: 0, type: 'INT' },
+          { id: 2, origin_id: inner.id, origin_slot: 0, target_id: -20, target_slot: 0, type: 'IMAGE' },
+        ],
+        state: { lastGroupId: 0, lastNodeId: 1, lastLinkId: 2, lastRerouteId: 0 },
+      };
+      const inst = { id: 5, type: S.id, pos: [0, 0], size: [300, 80], flags: {}, order: 0, mode: 0,
+        inputs: [{ name: 'width', type: 'INT', widget: { name: 'width' }, link: null }],
+        outputs: [{ name: 'IMAGE', type: 'IMAGE', links: [] }], properties: { proxyWidgets: [] }, widgets_values: [40] };
+      const save = { ...uiNode(defs, 'SaveImage', [400, 0], { filename_prefix: 'sub' }), id: 6 };
+      const wf = workflow([inst, save]);
+      wf.definitions = { subgraphs: [S] };
+      nextLink = 10;
+      connect(wf, inst, 0, save, 'images');
+      await drop(page, pngWithWorkflow(finish(wf)), 'subgraph.png', 'image/png');
+      await page.waitForFunction(() => document.querySelector('#wfname').textContent === 'subgraph.png');
+      assert.equal(await page.locator('.node.subgraph').count(), 1);
+      assert.equal(await page.locator('.node.missing').count(), 0);
+      const before = await page.locator('#gallery img').count();
+      await page.click('#queue');
+      await page.waitForFunction((n) => document.querySelectorAll('#gallery img').length > n, before, { timeout: 30000 });
+      const src = await page.locator('#gallery img').first().getAttribute('src');
+      const buf = Buffer.from(await (await fetch(new URL(src, url))).arrayBuffer());
+      assert.deepEqual(pngSize(buf), { w: 40, h: 24 }, 'promoted width 40 reached the inner StubImage');
+    }),
+
     check('live progress on the running node, Escape cancels it', async () => {
       if (!defs.TestSleep) throw new Error('/object_info lacks TestSleep');
       nextId = 1;

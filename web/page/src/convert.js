@@ -65,110 +65,193 @@ function outputType(node, def, slot) {
   return node.outputs?.[slot]?.type;
 }
 
-/** subgraphIds lists definition UUIDs used by a workflow (unsupported by the page's converter). */
-export function subgraphTypes(wf) {
-  const ids = new Set((wf.definitions?.subgraphs || []).map((s) => s.id));
-  return (wf.nodes || []).filter((n) => ids.has(n.type) || /^workflow[>/]/.test(String(n.type)));
+/** subgraphDefs returns every subgraph definition of a workflow (nested ones too) by id. */
+export function subgraphDefs(wf) {
+  const out = new Map();
+  const walk = (defs) => {
+    for (const d of defs?.subgraphs || []) {
+      if (d && d.id && !out.has(d.id)) {
+        out.set(d.id, d);
+        walk(d.definitions);
+      }
+    }
+  };
+  walk(wf?.definitions);
+  return out;
 }
+
+/** groupNodes lists legacy group-node instances (workflow>Name), which the page cannot convert. */
+export function groupNodes(wf) {
+  return (wf.nodes || []).filter((n) => /^workflow[>/]/.test(String(n.type)));
+}
+
+const SUB_IN = -10;
+const SUB_OUT = -20;
 
 /**
  * graphToPrompt converts a UI workflow into an API prompt. defs is /object_info. opts.random is
  * the RNG for dynamic prompts (default Math.random). Returns {output, workflow} where workflow is
- * a copy with dynamic-prompt results written back (for extra_pnginfo).
+ * a copy with dynamic-prompt results written back (for extra_pnginfo). Subgraphs are flattened
+ * with "instance:inner" ids (section 8); legacy group nodes are refused with a clear error.
  */
 export function graphToPrompt(wf, defs, opts = {}) {
   const random = opts.random || Math.random;
   const workflow = structuredClone(wf);
-  const nodes = new Map((workflow.nodes || []).map((n) => [String(n.id), n]));
-  const links = normLinks(workflow.links);
-  const unsupported = subgraphTypes(workflow);
-  if (unsupported.length) {
-    throw new Error(
-      `This workflow uses subgraphs or group nodes (node #${unsupported[0].id}), which this page cannot convert yet.`,
-    );
+  const legacy = groupNodes(workflow);
+  if (legacy.length) {
+    throw new Error(`Node #${legacy[0].id} is a legacy group node (${legacy[0].type}); convert it to a subgraph in ComfyUI first.`);
   }
+  const subs = subgraphDefs(workflow);
 
-  // 7.2: PrimitiveNode values flow into the widgets they feed.
-  const overrides = new Map();
-  for (const n of nodes.values()) {
-    if (n.type !== 'PrimitiveNode' || n.mode === 2) continue;
-    const v = Array.isArray(n.widgets_values) ? n.widgets_values[0] : undefined;
-    for (const lid of n.outputs?.[0]?.links || []) {
-      const l = links.get(Number(lid));
-      if (!l) continue;
-      const t = nodes.get(String(l.target));
-      const e = (t?.inputs || []).find((i) => Number(i.link) === Number(lid));
-      const wname = e?.widget?.name ?? e?.name;
-      if (!t || !wname) continue;
-      if (!overrides.has(String(t.id))) overrides.set(String(t.id), {});
-      overrides.get(String(t.id))[wname] = v;
+  // one index per graph (root + each definition): nodes, links, PrimitiveNode overrides
+  const indexes = new Map();
+  const indexOf = (g, key) => {
+    if (indexes.has(key)) return indexes.get(key);
+    const ix = { g, nodes: new Map((g.nodes || []).map((n) => [String(n.id), n])), links: normLinks(g.links), overrides: new Map() };
+    indexes.set(key, ix);
+    // 7.2: PrimitiveNode values flow into the widgets they feed (within this graph).
+    for (const n of ix.nodes.values()) {
+      if (n.type !== 'PrimitiveNode' || n.mode === 2) continue;
+      const v = Array.isArray(n.widgets_values) ? n.widgets_values[0] : undefined;
+      for (const lid of n.outputs?.[0]?.links || []) {
+        const l = ix.links.get(Number(lid));
+        const t = l && ix.nodes.get(String(l.target));
+        const e = (t?.inputs || []).find((i) => Number(i.link) === Number(lid));
+        const wname = e?.widget?.name ?? e?.name;
+        if (!t || !wname) continue;
+        if (!ix.overrides.has(String(t.id))) ix.overrides.set(String(t.id), {});
+        ix.overrides.get(String(t.id))[wname] = v;
+      }
     }
-  }
-
-  const resolveInput = (node, entry, wanted, seen) => {
-    if (entry.link === null || entry.link === undefined) return null;
-    const l = links.get(Number(entry.link));
-    if (!l) return null;
-    return resolveOutput(nodes.get(String(l.origin)), l.originSlot, wanted, seen);
+    return ix;
   };
-  const resolveOutput = (o, slot, wanted, seen = new Set()) => {
+  const root = { ix: indexOf(workflow, ''), prefix: '', instance: null, parent: null, def: null };
+  const childCtx = (ctx, inst, depth) => {
+    const def = subs.get(inst.type);
+    if (depth > 32) throw new Error(`subgraph ${def?.name || inst.type} contains itself`);
+    return { ix: indexOf(def, def.id), prefix: `${ctx.prefix}${inst.id}:`, instance: inst, parent: ctx, def, depth };
+  };
+
+  // promoted widget values of an instance: its widgets_values consumed positionally by the
+  // boundary inputs that feed widgets (8.3)
+  const promoted = (ctx) => {
+    if (ctx.promoted) return ctx.promoted;
+    const m = new Map();
+    const vals = Array.isArray(ctx.instance.widgets_values) ? ctx.instance.widgets_values : [];
+    let k = 0;
+    (ctx.def.inputs || []).forEach((bi, slot) => {
+      const feedsWidget = [...ctx.ix.links.values()].some((l) => {
+        if (Number(l.origin) !== SUB_IN || l.originSlot !== slot) return false;
+        const t = ctx.ix.nodes.get(String(l.target));
+        const e = (t?.inputs || []).find((i) => Number(i.link) === l.id);
+        return !!e?.widget;
+      });
+      if (feedsWidget) {
+        if (k < vals.length) m.set(slot, vals[k]);
+        k++;
+      }
+    });
+    ctx.promoted = m;
+    return m;
+  };
+
+  const instanceInput = (ctx, slot) => {
+    const bi = (ctx.def.inputs || [])[slot];
+    if (!bi) return null;
+    return (ctx.instance.inputs || []).find((e) => e.name === bi.name) || null;
+  };
+
+  // resolveInput → {link: [id, slot]} | {value: v} | null
+  const resolveInput = (ctx, node, entry, wanted, seen) => {
+    if (entry.link === null || entry.link === undefined) return null;
+    const l = ctx.ix.links.get(Number(entry.link));
+    if (!l) return null;
+    if (Number(l.origin) === SUB_IN) {
+      if (!ctx.instance) return null;
+      const ie = instanceInput(ctx, l.originSlot);
+      if (ie && ie.link != null) return resolveInput(ctx.parent, ctx.instance, ie, ie.type || wanted, seen);
+      const p = promoted(ctx);
+      return p.has(l.originSlot) ? { value: p.get(l.originSlot) } : null;
+    }
+    return resolveOutput(ctx, ctx.ix.nodes.get(String(l.origin)), l.originSlot, wanted, seen);
+  };
+  const resolveOutput = (ctx, o, slot, wanted, seen) => {
     if (!o) return null;
-    const key = `${o.id}:${slot}`;
-    if (seen.has(key)) throw new Error(`circular reference through node #${o.id}`);
+    const key = `${ctx.prefix}${o.id}:${slot}`;
+    if (seen.has(key)) throw new Error(`circular reference through node #${ctx.prefix}${o.id}`);
     seen.add(key);
     const def = defs[o.type];
     if (o.mode === 4) {
-      const ins = fullInputs(o, def);
-      const outT = outputType(o, def, slot);
+      const ins = subs.has(o.type) ? o.inputs || [] : fullInputs(o, def);
+      const outT = subs.has(o.type) ? subs.get(o.type).outputs?.[slot]?.type : outputType(o, def, slot);
       let pick = null;
       if (!wanted || wanted === '*') pick = ins[slot] || ins[0];
       else if (ins[slot] && typesCompatible(ins[slot].type, outT) && typesCompatible(ins[slot].type, wanted)) pick = ins[slot];
       else pick = ins.find((i) => i.type === wanted) || ins.find((i) => typesCompatible(i.type, outT) && typesCompatible(i.type, wanted));
       if (!pick) return null;
-      return resolveInput(o, pick, pick.type, seen);
+      return resolveInput(ctx, o, pick, pick.type, seen);
+    }
+    if (subs.has(o.type)) {
+      if (o.mode === 2) return null;
+      const child = childCtx(ctx, o, (ctx.depth || 0) + 1);
+      const inner = [...child.ix.links.values()].find((l) => Number(l.target) === SUB_OUT && l.targetSlot === slot);
+      if (!inner) return null;
+      if (Number(inner.origin) === SUB_IN) {
+        const ie = instanceInput(child, inner.originSlot);
+        return ie ? resolveInput(ctx, o, ie, wanted, seen) : null;
+      }
+      return resolveOutput(child, child.ix.nodes.get(String(inner.origin)), inner.originSlot, wanted, seen);
     }
     if (o.type === 'Reroute') {
       const e = (o.inputs || [])[slot];
-      return e ? resolveInput(o, e, wanted, seen) : null;
+      return e ? resolveInput(ctx, o, e, wanted, seen) : null;
     }
     if (VIRTUAL_TYPES.has(o.type)) return null;
-    return [String(o.id), slot];
+    return { link: [`${ctx.prefix}${o.id}`, slot] };
   };
 
   const output = {};
-  for (const n of nodes.values()) {
-    if (VIRTUAL_TYPES.has(n.type) || n.mode === 2 || n.mode === 4) continue;
-    const def = defs[n.type];
-    const inputs = {};
-    if (def) {
-      const { slots, values } = mapWidgetValues(def, n.widgets_values, n.type);
-      const ov = overrides.get(String(n.id)) || {};
-      slots.forEach((s, i) => {
-        if (s.kind !== 'value') return;
-        let v = s.name in ov ? ov[s.name] : values[i];
-        if (s.input.type === 'STRING' && typeof v === 'string') {
-          if (s.input.opts.dynamicPrompts) {
-            v = processDynamicPrompt(v, random);
-            values[i] = v;
+  const emit = (ctx) => {
+    for (const n of ctx.ix.nodes.values()) {
+      if (subs.has(n.type)) {
+        if (n.mode !== 2 && n.mode !== 4) emit(childCtx(ctx, n, (ctx.depth || 0) + 1));
+        continue;
+      }
+      if (VIRTUAL_TYPES.has(n.type) || n.mode === 2 || n.mode === 4) continue;
+      const def = defs[n.type];
+      const inputs = {};
+      if (def) {
+        const { slots, values } = mapWidgetValues(def, n.widgets_values, n.type);
+        const ov = ctx.ix.overrides.get(String(n.id)) || {};
+        slots.forEach((s, i) => {
+          if (s.kind !== 'value') return;
+          let v = s.name in ov ? ov[s.name] : values[i];
+          if (s.input.type === 'STRING' && typeof v === 'string') {
+            if (s.input.opts.dynamicPrompts) {
+              v = processDynamicPrompt(v, random);
+              values[i] = v;
+            }
+            if (s.name === 'filename_prefix') v = replaceFilenameTokens(v, workflow.nodes, defs);
           }
-          if (s.name === 'filename_prefix') v = replaceFilenameTokens(v, workflow.nodes, defs);
-        }
-        if (v === undefined) v = defaultValue(s.input);
-        inputs[s.name] = Array.isArray(v) ? { __value__: v } : v;
-      });
-      if (Array.isArray(n.widgets_values)) n.widgets_values = values;
+          if (v === undefined) v = defaultValue(s.input);
+          inputs[s.name] = Array.isArray(v) ? { __value__: v } : v;
+        });
+        if (Array.isArray(n.widgets_values)) n.widgets_values = values;
+      }
+      for (const e of fullInputs(n, def)) {
+        if (e.link === null || e.link === undefined) continue;
+        const r = resolveInput(ctx, n, e, e.type, new Set());
+        if (r?.link) inputs[e.name] = r.link;
+        else if (r && 'value' in r) inputs[e.name] = Array.isArray(r.value) ? { __value__: r.value } : r.value;
+      }
+      output[`${ctx.prefix}${n.id}`] = {
+        inputs,
+        class_type: n.type,
+        _meta: { title: n.title || def?.display_name || n.type },
+      };
     }
-    for (const e of fullInputs(n, def)) {
-      if (e.link === null || e.link === undefined) continue;
-      const r = resolveInput(n, e, e.type, new Set());
-      if (r) inputs[e.name] = r;
-    }
-    output[String(n.id)] = {
-      inputs,
-      class_type: n.type,
-      _meta: { title: n.title || def?.display_name || n.type },
-    };
-  }
+  };
+  emit(root);
   // 7.5: drop links to nodes that are not in the prompt (muted sources).
   for (const node of Object.values(output)) {
     for (const [k, v] of Object.entries(node.inputs)) {

@@ -4,7 +4,7 @@
 // for links. Pan by dragging the background, zoom with the wheel, move nodes by their title.
 
 import { mapWidgetValues, CONTROL_MODES, inputList, modelFolder } from './nodedefs.js';
-import { normLinks, fullInputs } from './convert.js';
+import { normLinks, fullInputs, subgraphDefs } from './convert.js';
 
 const LINK_COLORS = {
   MODEL: '#b39ddb',
@@ -77,6 +77,7 @@ export class GraphView extends EventTarget {
     const t0 = performance.now();
     this.workflow = workflow;
     this.defs = defs;
+    this.subs = subgraphDefs(workflow);
     this.models.clear();
     this.linkEls.clear();
     this.world.replaceChildren(this.svg);
@@ -102,14 +103,16 @@ export class GraphView extends EventTarget {
 
   buildNode(n) {
     const def = this.defs[n.type];
-    const m = { raw: n, id: String(n.id), def, slots: [], values: [], inputs: [], outputs: [], rows: new Map() };
-    const title = n.title || def?.display_name || n.type;
+    const sub = this.subs.get(n.type);
+    const m = { raw: n, id: String(n.id), def, sub, slots: [], values: [], inputs: [], outputs: [], rows: new Map() };
+    const title = n.title || def?.display_name || sub?.name || n.type;
     const el = h('div', { class: 'node', 'data-id': m.id, 'data-type': n.type });
     if (n.mode === 2) el.classList.add('muted');
     if (n.mode === 4) el.classList.add('bypassed');
     if (n.color) el.style.setProperty('--nc', n.color);
     if (n.bgcolor) el.style.setProperty('--nbg', n.bgcolor);
-    const missing = !def && !['Reroute', 'PrimitiveNode', 'Note', 'MarkdownNote'].includes(n.type);
+    const missing = !def && !sub && !['Reroute', 'PrimitiveNode', 'Note', 'MarkdownNote'].includes(n.type);
+    if (sub) el.classList.add('subgraph');
     if (missing) el.classList.add('missing');
     el.style.left = vec(n.pos, 0, 0) + 'px';
     el.style.top = vec(n.pos, 1, 0) + 'px';
@@ -126,10 +129,18 @@ export class GraphView extends EventTarget {
     );
     el.append(header);
     if (missing) el.append(h('div', { class: 'missing-note', text: `Node type “${n.type}” is not available on this server.` }));
+    if (sub) el.append(h('div', { class: 'sub-note', text: `subgraph · ${(sub.nodes || []).length} nodes inside` }));
 
     // sockets
-    const ins = def ? fullInputs(n, def).filter((e) => !e.widget || e.link != null) : (n.inputs || []).map((e) => ({ ...e }));
-    const outs = def
+    const savedIn = new Map((n.inputs || []).map((e) => [e.name, e]));
+    const ins = def
+      ? fullInputs(n, def).filter((e) => !e.widget || e.link != null)
+      : sub
+        ? (sub.inputs || []).map((b) => ({ name: b.name, type: b.type, label: b.label, link: savedIn.get(b.name)?.link ?? null }))
+        : (n.inputs || []).map((e) => ({ ...e }));
+    const outs = sub
+      ? (sub.outputs || []).map((b) => ({ name: b.name, type: b.type, label: b.label }))
+      : def
       ? (def.output || []).map((t, i) => ({
           name: def.output_name?.[i] ?? (Array.isArray(t) ? 'COMBO' : t),
           type: Array.isArray(t) ? 'COMBO' : t,
@@ -591,14 +602,23 @@ export class GraphView extends EventTarget {
 
   // ---- execution state ----
 
+  /** shown maps an execution id ("12:5" inside subgraph instance 12) to the node drawn for it. */
+  shown(id) {
+    if (id == null) return null;
+    const s = String(id);
+    if (this.models.has(s)) return this.models.get(s);
+    const i = s.indexOf(':');
+    return i > 0 ? this.models.get(s.slice(0, i)) || null : null;
+  }
+
   setRunning(id) {
     for (const m of this.models.values()) m.el.classList.remove('running');
-    const m = id == null ? null : this.models.get(String(id));
+    const m = this.shown(id);
     if (m) m.el.classList.add('running');
   }
 
   setNodeProgress(id, value, max) {
-    const m = this.models.get(String(id));
+    const m = this.shown(id);
     if (!m) return;
     const pct = max > 0 ? Math.round((100 * value) / max) : 0;
     m.progress.firstChild.style.width = pct + '%';
@@ -615,7 +635,7 @@ export class GraphView extends EventTarget {
   }
 
   setPreview(id, url) {
-    const m = this.models.get(String(id));
+    const m = this.shown(id);
     if (!m) return;
     let img = m.media.querySelector('img.preview');
     if (!img) {
@@ -627,7 +647,7 @@ export class GraphView extends EventTarget {
   }
 
   setImages(id, urls) {
-    const m = this.models.get(String(id));
+    const m = this.shown(id);
     if (!m) return;
     m.media.replaceChildren(...urls.map((u) => h('img', { class: 'output', src: u, alt: 'output image' })));
     requestAnimationFrame(() => this.remeasure(m));
@@ -647,12 +667,14 @@ export class GraphView extends EventTarget {
   setErrors(errors) {
     this.clearErrors();
     const unknown = [];
-    for (const [id, list] of Object.entries(errors)) {
-      const m = this.models.get(String(id));
+    for (const [id, list0] of Object.entries(errors)) {
+      const m = this.shown(id);
       if (!m) {
         unknown.push(id);
         continue;
       }
+      const inner = m.id !== String(id);
+      const list = inner ? list0.map((e) => ({ message: `inner node #${id}: ${e.message}`, details: e.details })) : list0;
       m.el.classList.add('has-error');
       for (const e of list) {
         const row = e.input && (m.rows.get(e.input) || m.el.querySelector(`.slot.in[data-name="${CSS.escape(e.input)}"]`));
@@ -691,6 +713,14 @@ export class GraphView extends EventTarget {
     const missingValues = [];
     for (const m of this.models.values()) {
       const n = m.raw;
+      if (m.sub) {
+        for (const inner of m.sub.nodes || []) {
+          if (this.defs[inner.type] || this.subs.has(inner.type) || ['Reroute', 'PrimitiveNode', 'Note', 'MarkdownNote'].includes(inner.type)) continue;
+          if (!missingTypes.has(inner.type)) missingTypes.set(inner.type, []);
+          missingTypes.get(inner.type).push(`${m.id}:${inner.id}`);
+        }
+        continue;
+      }
       if (!m.def && !['Reroute', 'PrimitiveNode', 'Note', 'MarkdownNote'].includes(n.type)) {
         if (!missingTypes.has(n.type)) missingTypes.set(n.type, []);
         missingTypes.get(n.type).push(m.id);

@@ -98,3 +98,43 @@ test('promptToWorkflow round trip', () => {
   const named = promptToWorkflow({ save_ws: { class_type: 'VAEDecode', inputs: {} } }, defs);
   assert.equal(typeof named.nodes[0].id, 'number');
 });
+
+test('graphToPrompt flattens subgraphs (boundary links, promoted widget values, nested ids)', () => {
+  const S = {
+    id: 'e5fb1765-0001-4548-801a-5aead34d879e', version: 1, name: 'Sampler',
+    inputNode: { id: -10 }, outputNode: { id: -20 },
+    inputs: [{ id: 'a', name: 'model', type: 'MODEL', linkIds: [1] }, { id: 'b', name: 'seed', type: 'INT', linkIds: [2] }],
+    outputs: [{ id: 'c', name: 'LATENT', type: 'LATENT', linkIds: [3] }],
+    nodes: [{ id: 1, type: 'KSampler', mode: 0, inputs: [{ name: 'model', type: 'MODEL', link: 1 }, { name: 'seed', type: 'INT', widget: { name: 'seed' }, link: 2 }], widgets_values: [0, 'randomize', 4, 1.5, 'lcm', 'sgm_uniform', 1] }],
+    links: [
+      { id: 1, origin_id: -10, origin_slot: 0, target_id: 1, target_slot: 0, type: 'MODEL' },
+      { id: 2, origin_id: -10, origin_slot: 1, target_id: 1, target_slot: 1, type: 'INT' },
+      { id: 3, origin_id: 1, origin_slot: 0, target_id: -20, target_slot: 0, type: 'LATENT' },
+    ],
+  };
+  const w = {
+    version: 0.4,
+    definitions: { subgraphs: [S] },
+    nodes: [
+      { id: 4, type: 'CheckpointLoaderSimple', mode: 0, outputs: [{ name: 'MODEL', type: 'MODEL', links: [1, 5] }, { name: 'CLIP', type: 'CLIP', links: [] }, { name: 'VAE', type: 'VAE', links: [3] }], widgets_values: ['a.safetensors'] },
+      { id: 12, type: S.id, mode: 0, inputs: [{ name: 'model', type: 'MODEL', link: 1 }, { name: 'seed', type: 'INT', widget: { name: 'seed' }, link: null }], outputs: [{ name: 'LATENT', type: 'LATENT', links: [2] }], widgets_values: [777] },
+      { id: 13, type: S.id, mode: 0, inputs: [{ name: 'model', type: 'MODEL', link: 5 }], outputs: [{ name: 'LATENT', type: 'LATENT', links: [] }], widgets_values: [] },
+      { id: 8, type: 'VAEDecode', mode: 0, inputs: [{ name: 'samples', type: 'LATENT', link: 2 }, { name: 'vae', type: 'VAE', link: 3 }], outputs: [{ name: 'IMAGE', type: 'IMAGE', links: [4] }] },
+      { id: 9, type: 'SaveImage', mode: 0, inputs: [{ name: 'images', type: 'IMAGE', link: 4 }], widgets_values: ['x'] },
+    ],
+    links: [[1, 4, 0, 12, 0, 'MODEL'], [2, 12, 0, 8, 0, 'LATENT'], [3, 4, 2, 8, 1, 'VAE'], [4, 8, 0, 9, 0, 'IMAGE'], [5, 4, 0, 13, 0, 'MODEL']],
+  };
+  const { output } = graphToPrompt(w, defs);
+  assert.deepEqual(Object.keys(output).sort(), ['12:1', '13:1', '4', '8', '9']);
+  assert.equal(output['12:1'].class_type, 'KSampler');
+  assert.equal(output['12:1'].inputs.seed, 777);
+  assert.deepEqual(output['12:1'].inputs.model, ['4', 0]);
+  assert.equal(output['13:1'].inputs.seed, 0, 'falls back to the inner widget value');
+  assert.deepEqual(output['8'].inputs.samples, ['12:1', 0]);
+  // a bypassed instance passes its matching input through
+  const b = structuredClone(w);
+  b.nodes[1].mode = 4;
+  b.nodes[1].inputs.push({ name: 'latent', type: 'LATENT', link: null });
+  assert.equal(graphToPrompt(b, defs).output['12:1'], undefined);
+  assert.throws(() => graphToPrompt({ version: 0.4, nodes: [{ id: 1, type: 'workflow>G', mode: 0 }], links: [] }, defs), /legacy group node/);
+});

@@ -191,6 +191,32 @@ function pngWithWorkflow(wf, w = 32, h = 32) {
   ]);
 }
 
+/** webpWithWorkflow makes a WEBP whose EXIF IFD0 holds "workflow:{...}" in tag 0x010F (Make), as ComfyUI writes. */
+function webpWithWorkflow(wf) {
+  const str = Buffer.from('workflow:' + JSON.stringify(wf) + '\0', 'latin1');
+  const tiff = Buffer.alloc(8 + 2 + 12 + 4);
+  tiff.write('MM', 0, 'latin1');
+  tiff.writeUInt16BE(42, 2);
+  tiff.writeUInt32BE(8, 4);
+  tiff.writeUInt16BE(1, 8);
+  tiff.writeUInt16BE(0x010f, 10);
+  tiff.writeUInt16BE(2, 12);
+  tiff.writeUInt32BE(str.length, 14);
+  tiff.writeUInt32BE(tiff.length, 18);
+  const exif = Buffer.concat([tiff, str]);
+  const chunk = (type, data) => {
+    const h = Buffer.alloc(8);
+    h.write(type, 0, 'latin1');
+    h.writeUInt32LE(data.length, 4);
+    return Buffer.concat([h, data, Buffer.alloc(data.length & 1)]);
+  };
+  const body = Buffer.concat([Buffer.from('WEBP', 'latin1'), chunk('VP8L', Buffer.from([0x2f, 0, 0, 0, 0])), chunk('EXIF', exif)]);
+  const riff = Buffer.alloc(8);
+  riff.write('RIFF', 0, 'latin1');
+  riff.writeUInt32LE(body.length, 4);
+  return Buffer.concat([riff, body]);
+}
+
 function pngSize(buf) {
   return { w: buf.readUInt32BE(16), h: buf.readUInt32BE(20) };
 }
@@ -336,6 +362,18 @@ async function main() {
       await page.waitForFunction(() => document.querySelectorAll('.node').length === 3, null, { timeout: 10000 });
       await page.locator('#history-list li img').first().click();
       await page.waitForFunction(() => document.querySelectorAll('.node').length === 3 && document.querySelector('#wfname').textContent.includes('.png'));
+    }),
+
+    check('a WEBP carrying a workflow in EXIF loads', async () => {
+      nextId = 1;
+      nextLink = 1;
+      const a = uiNode(defs, 'StubImage', [0, 0]);
+      const b = uiNode(defs, 'SaveImage', [360, 0], { filename_prefix: 'from-webp' });
+      const wf = workflow([a, b]);
+      connect(wf, a, 0, b, 'images');
+      await drop(page, webpWithWorkflow(finish(wf)), 'saved.webp', 'image/webp');
+      await page.waitForFunction(() => document.querySelector('#wfname').textContent === 'saved.webp');
+      assert.equal(await page.locator(`#w-${b.id}-filename_prefix`).inputValue(), 'from-webp');
     }),
 
     check('an API-format prompt loads and queues', async () => {

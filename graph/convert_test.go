@@ -200,6 +200,27 @@ func TestConvertWorkflow(t *testing.T) {
 			 "13:2": {"inputs": {"width": 1024, "height": 1024, "batch_size": 1}, "class_type": "EmptyLatentImage", "_meta": {"title": "Empty Latent Image"}}}`,
 		},
 		{
+			// Nested subgraphs ("20:5:1"), a bypassed instance (no type match: dropped), a muted
+			// instance (link removed), proxyWidgets value override, promoted widget falling back
+			// to the inner value, an output wired straight to an input (pass-through).
+			name: "nested_subgraphs",
+			wf:   readTestdata(t, "wf_nested.json"),
+			want: `{
+			 "1": {"inputs": {"width": 8, "height": 8, "batch_size": 1}, "class_type": "EmptyLatentImage", "_meta": {"title": "Empty Latent Image"}},
+			 "4": {"inputs": {"ckpt_name": "a.safetensors"}, "class_type": "CheckpointLoaderSimple", "_meta": {"title": "Load Checkpoint"}},
+			 "6": {"inputs": {"text": "p", "clip": ["4", 1]}, "class_type": "CLIPTextEncode", "_meta": {"title": "CLIP Text Encode (Prompt)"}},
+			 "8": {"inputs": {"filename_prefix": "n", "samples": ["20:5:1", 0]}, "class_type": "SaveLatent", "_meta": {"title": "SaveLatent"}},
+			 "9": {"inputs": {"filename_prefix": "b"}, "class_type": "SaveLatent", "_meta": {"title": "SaveLatent"}},
+			 "10": {"inputs": {"filename_prefix": "m"}, "class_type": "SaveLatent", "_meta": {"title": "SaveLatent"}},
+			 "31": {"inputs": {"filename_prefix": "pt", "samples": ["1", 0]}, "class_type": "SaveLatent", "_meta": {"title": "SaveLatent"}},
+			 "20:5:1": {"inputs": {"seed": 55, "steps": 4, "cfg": 1.5, "sampler_name": "lcm", "scheduler": "sgm_uniform", "denoise": 1,
+			            "model": ["4", 0], "positive": ["6", 0], "negative": ["6", 0], "latent_image": ["20:5:2", 0]}, "class_type": "KSampler", "_meta": {"title": "KSampler"}},
+			 "20:5:2": {"inputs": {"width": 1024, "height": 1024, "batch_size": 1}, "class_type": "EmptyLatentImage", "_meta": {"title": "Empty Latent Image"}},
+			 "23:1": {"inputs": {"seed": 0, "steps": 9, "cfg": 1.5, "sampler_name": "lcm", "scheduler": "sgm_uniform", "denoise": 1,
+			          "model": ["4", 0], "positive": ["6", 0], "negative": ["6", 0], "latent_image": ["23:2", 0]}, "class_type": "KSampler", "_meta": {"title": "KSampler"}},
+			 "23:2": {"inputs": {"width": 1024, "height": 1024, "batch_size": 1}, "class_type": "EmptyLatentImage", "_meta": {"title": "Empty Latent Image"}}}`,
+		},
+		{
 			// filename_prefix replacements (%Node.widget%, %date:..%, backend ones kept) and a
 			// PrimitiveNode with "Run widget replace on values".
 			name: "text_replacements",
@@ -414,7 +435,7 @@ func BenchmarkConvertWorkflow10k(b *testing.B) {
 }
 
 func FuzzConvertWorkflow(f *testing.F) {
-	for _, name := range []string{"wf_worked.json", "wf_subgraph.json"} {
+	for _, name := range []string{"wf_worked.json", "wf_subgraph.json", "wf_nested.json"} {
 		b, err := os.ReadFile("testdata/" + name)
 		if err != nil {
 			f.Fatal(err)

@@ -93,7 +93,7 @@ func Run(ctx context.Context, ms *ModelSampling, model Denoiser, r Request) (*te
 		}
 		inpaintNoise := noise
 		if r.Sampler == "ddim" {
-			inpaintNoise = NewGenerator(r.Seed+1).Randn(noise.Shape...)
+			inpaintNoise = NewGenerator(r.Seed + 1).Randn(noise.Shape...)
 		}
 		model = InpaintDenoiser(ms, model, mask, latent, inpaintNoise)
 	}

@@ -1,10 +1,9 @@
 package executor
 
 import (
-	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
-	"hash"
+	"hash/maphash"
 	"math"
 	"math/big"
 	"sort"
@@ -33,6 +32,7 @@ func (s *nonceSource) next() uint64 { return s.n.Add(1) }
 type entry struct {
 	ui      *uiRecord
 	outputs [][]any
+	gen     uint64 // hierarchical cache: last generation the entry was marked live
 }
 
 // uiRecord is ComfyUI's ui_outputs value {"meta": {...}, "output": {...}}.
@@ -177,22 +177,40 @@ type subKey struct{ id, class string }
 type hLevel struct {
 	entries map[cacheKey]*entry
 	subs    map[subKey]*hLevel
+	gen     uint64 // last generation this level was marked live (as a subcache)
 }
 
 func newHLevel() *hLevel {
 	return &hLevel{entries: map[cacheKey]*entry{}, subs: map[subKey]*hLevel{}}
 }
 
-// clean keeps only entries whose key is in live and subcaches in liveSubs.
-func (l *hLevel) clean(live map[cacheKey]bool, liveSubs map[subKey]bool) {
-	for k := range l.entries {
-		if !live[k] {
-			delete(l.entries, k)
+// clean keeps only the entries and subcaches of ids (the level's current nodes); it marks
+// what is live with a fresh generation instead of building key sets.
+func (l *hLevel) clean(kv keyView, ids []string, gen uint64) {
+	if len(l.entries) > 0 {
+		for _, id := range ids {
+			if k, ok := kv.key(id); ok {
+				if e := l.entries[k]; e != nil {
+					e.gen = gen
+				}
+			}
+		}
+		for k, e := range l.entries {
+			if e.gen != gen {
+				delete(l.entries, k)
+			}
 		}
 	}
-	for k := range l.subs {
-		if !liveSubs[k] {
-			delete(l.subs, k)
+	if len(l.subs) > 0 {
+		for _, id := range ids {
+			if s := l.subs[subKey{id, kv.classType(id)}]; s != nil {
+				s.gen = gen
+			}
+		}
+		for k, s := range l.subs {
+			if s.gen != gen {
+				delete(l.subs, k)
+			}
 		}
 	}
 }
@@ -207,25 +225,24 @@ func (l *hLevel) count() int {
 
 // hierCache is the classic hierarchical cache: entries of ephemeral nodes live in a subcache
 // of their parent, keyed by the parent's (id, class).
-type hierCache struct{ root *hLevel }
+type hierCache struct {
+	root *hLevel
+	gen  uint64
+}
 
 func (c *hierCache) enabled() bool { return true }
 func (c *hierCache) size() int     { return c.root.count() }
 
 func (c *hierCache) setPrompt(kv keyView, ids []string) {
-	live := make(map[cacheKey]bool, len(ids))
-	liveSubs := make(map[subKey]bool, len(ids))
-	for _, id := range ids {
-		if k, ok := kv.key(id); ok {
-			live[k] = true
-		}
-		liveSubs[subKey{id, kv.classType(id)}] = true
-	}
-	c.root.clean(live, liveSubs)
+	c.gen++
+	c.root.clean(kv, ids, c.gen)
 }
 
 // level returns the level holding id's entry (nil if absent and !create).
 func (c *hierCache) level(kv keyView, id string, create bool) *hLevel {
+	if kv.parent(id) == "" {
+		return c.root
+	}
 	var chain []string
 	for p := kv.parent(id); p != ""; p = kv.parent(p) {
 		chain = append(chain, p)
@@ -263,6 +280,7 @@ func (c *hierCache) set(kv keyView, id string, e *entry) {
 	if !ok {
 		return
 	}
+	e.gen = c.gen
 	c.level(kv, id, true).entries[k] = e
 }
 
@@ -274,15 +292,8 @@ func (c *hierCache) ensureSubcache(kv keyView, parent string, children []string)
 		s = newHLevel()
 		pl.subs[sk] = s
 	}
-	live := make(map[cacheKey]bool, len(children))
-	liveSubs := make(map[subKey]bool, len(children))
-	for _, id := range children {
-		if k, ok := kv.key(id); ok {
-			live[k] = true
-		}
-		liveSubs[subKey{id, kv.classType(id)}] = true
-	}
-	s.clean(live, liveSubs)
+	c.gen++
+	s.clean(kv, children, c.gen)
 }
 
 // lruCache is --cache-lru N: a flat store evicting entries unused for the most generations
@@ -358,22 +369,21 @@ func (c *lruCache) ensureSubcache(kv keyView, parent string, children []string) 
 	c.clean()
 }
 
-// keyHasher computes keys; it reuses one hash state.
+// keyHasher computes keys: two independently seeded 64-bit hashes of the canonical signature
+// bytes (128 bits). Seeds are per Executor, so keys are stable across its prompts.
 type keyHasher struct {
-	h   hash.Hash
-	enc encoder
+	seeds *[2]maphash.Seed
+	enc   encoder
 }
 
-func newKeyHasher(n *nonceSource) *keyHasher {
-	return &keyHasher{h: sha256.New(), enc: encoder{nonce: n}}
+func newKeyHasher(n *nonceSource, seeds *[2]maphash.Seed) *keyHasher {
+	return &keyHasher{seeds: seeds, enc: encoder{nonce: n, buf: make([]byte, 0, 256)}}
 }
 
 func (kh *keyHasher) sum() cacheKey {
-	kh.h.Reset()
-	kh.h.Write(kh.enc.buf)
 	var out cacheKey
-	var full [32]byte
-	copy(out[:], kh.h.Sum(full[:0]))
+	binary.LittleEndian.PutUint64(out[:8], maphash.Bytes(kh.seeds[0], kh.enc.buf))
+	binary.LittleEndian.PutUint64(out[8:], maphash.Bytes(kh.seeds[1], kh.enc.buf))
 	kh.enc.buf = kh.enc.buf[:0]
 	return out
 }

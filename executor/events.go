@@ -1,6 +1,34 @@
 package executor
 
-import "github.com/comfygo/comfygo/nodes"
+import (
+	"bytes"
+	"encoding/json"
+)
+
+// NodeStates is progress_state's nodes object, kept as a list; it marshals as
+// {node_id: NodeState, ...} in order.
+type NodeStates []NodeState
+
+// MarshalJSON writes the states as an object keyed by node id.
+func (s NodeStates) MarshalJSON() ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i := range s {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		k, _ := json.Marshal(s[i].NodeID)
+		b.Write(k)
+		b.WriteByte(':')
+		v, err := json.Marshal(&s[i])
+		if err != nil {
+			return nil, err
+		}
+		b.Write(v)
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
 
 // Event payloads, in ComfyUI's key order. Timestamps are epoch milliseconds.
 
@@ -42,8 +70,8 @@ type Progress struct {
 
 // ProgressState is progress_state.
 type ProgressState struct {
-	PromptID string            `json:"prompt_id"`
-	Nodes    *nodes.OrderedMap `json:"nodes"` // id -> NodeState
+	PromptID string     `json:"prompt_id"`
+	Nodes    NodeStates `json:"nodes"` // marshals as {node_id: state}
 }
 
 // NodeState is one node's entry in progress_state.

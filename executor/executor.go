@@ -32,6 +32,7 @@ package executor
 import (
 	"context"
 	"encoding/json"
+	"hash/maphash"
 	"image"
 	"sync"
 	"time"
@@ -127,6 +128,7 @@ type Executor struct {
 
 	cache outputCache
 	nonce nonceSource
+	seeds [2]maphash.Seed
 
 	freePending bool // a free_memory request arrived while a prompt ran
 }
@@ -144,6 +146,7 @@ func New(cfg Config) *Executor {
 		e.cfg.Env = &nodes.Env{}
 	}
 	e.cache = newOutputCache(cfg.Cache, cfg.LRUSize)
+	e.seeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
 	return e
 }
 

@@ -148,11 +148,11 @@ func (s *recSink) Preview(clientID string, meta PreviewMeta, img image.Image) {
 }
 
 type result struct {
-	h      *History
-	ev     []rec
-	ran    map[string]bool
-	cached map[string]bool
-	err    *ExecutionError
+	h          *History
+	ev         []rec
+	ran        map[string]bool
+	cached     map[string]bool
+	err        *ExecutionError
 	nodeErrors NodeErrors
 }
 

@@ -1,10 +1,10 @@
 package executor
 
 import (
-	"container/heap"
 	"fmt"
 
 	"github.com/comfygo/comfygo/graph"
+	"github.com/comfygo/comfygo/nodes"
 )
 
 // execList is ComfyUI's ExecutionList: a topological "dissolve" that can be re-staged (lazy
@@ -20,9 +20,6 @@ type execList struct {
 	pendingCount int
 
 	externalBlocks int
-
-	execCache map[string]map[string]*entry // to -> from -> entry
-	listeners map[string]map[string]struct{}
 }
 
 // xnode is the scheduling state of one node id.
@@ -31,33 +28,87 @@ type xnode struct {
 	pending    bool
 	seq        int
 	blockCount int
-	blocking   map[string]struct{} // nodes this one blocks (strong links)
+	blocking   idList // nodes this one blocks (strong links)
 	output     bool
 	async      bool
+	node       *graph.Node
+	def        *nodes.Def
+
+	// the per-prompt value store: values of sources as seen by this node (ComfyUI's
+	// execution_cache[to][from]) and the nodes listening for this node's value.
+	srcs      idList
+	srcVals   []*entry
+	listeners idList
 }
 
+// idList is an insertion-ordered set of node ids; it indexes itself once it grows.
+type idList struct {
+	ids []string
+	idx map[string]int
+}
+
+func (s *idList) index(id string) int {
+	if s.idx != nil {
+		if i, ok := s.idx[id]; ok {
+			return i
+		}
+		return -1
+	}
+	for i := len(s.ids) - 1; i >= 0; i-- {
+		if s.ids[i] == id {
+			return i
+		}
+	}
+	return -1
+}
+
+// add appends id if absent and returns its index and whether it was added.
+func (s *idList) add(id string) (int, bool) {
+	if i := s.index(id); i >= 0 {
+		return i, false
+	}
+	s.ids = append(s.ids, id)
+	if s.idx != nil {
+		s.idx[id] = len(s.ids) - 1
+	} else if len(s.ids) > 12 {
+		s.idx = make(map[string]int, 2*len(s.ids))
+		for i, x := range s.ids {
+			s.idx[x] = i
+		}
+	}
+	return len(s.ids) - 1, true
+}
+
+func (s *idList) reset() { s.ids, s.idx = nil, nil }
+
 func newExecList(r *run) *execList {
-	return &execList{r: r, nodes: map[string]*xnode{}, execCache: map[string]map[string]*entry{},
-		listeners: map[string]map[string]struct{}{}}
+	return &execList{r: r, nodes: map[string]*xnode{}}
 }
 
 func (l *execList) isEmpty() bool { return l.pendingCount == 0 }
-
-func (l *execList) isCached(id string) bool { return l.r.e.cache.get(l.r, id) != nil }
 
 func (l *execList) xn(id string) *xnode {
 	n := l.nodes[id]
 	if n == nil {
 		n = &xnode{id: id}
-		if node, ok := l.r.Node(id); ok {
-			if d, ok := l.r.e.lookup(node.ClassType); ok {
-				n.output = d.OutputNode
-				n.async = d.Async
-			}
-		}
 		l.nodes[id] = n
 	}
 	return n
+}
+
+// info fills the node's prompt entry and type (needed once it is scheduled).
+func (l *execList) info(n *xnode) {
+	if n.node != nil {
+		return
+	}
+	if node, ok := l.r.Node(n.id); ok {
+		n.node = node
+		if d, ok := l.r.lookup(node.ClassType); ok {
+			n.def = d
+			n.output = d.OutputNode
+			n.async = d.Async
+		}
+	}
 }
 
 // addNode adds root and its non-lazy, non-cached ancestors (ComfyUI's add_node). With
@@ -68,6 +119,7 @@ func (l *execList) addNode(root string, includeLazy bool, subgraph map[string]bo
 		from string
 		slot int
 		to   string
+		ent  *entry // from's cache entry when the link was recorded
 	}
 	var links []lk
 	var added []*xnode
@@ -78,8 +130,9 @@ func (l *execList) addNode(root string, includeLazy bool, subgraph map[string]bo
 		if n.pending {
 			continue
 		}
-		node, ok := l.r.Node(id)
-		if !ok {
+		l.info(n)
+		node := n.node
+		if node == nil {
 			return fmt.Errorf("node %s not found", id)
 		}
 		n.pending = true
@@ -87,10 +140,10 @@ func (l *execList) addNode(root string, includeLazy bool, subgraph map[string]bo
 		l.seq++
 		n.seq = l.seq
 		n.blockCount = 0
-		n.blocking = map[string]struct{}{}
+		n.blocking.reset()
 		l.order = append(l.order, id)
 		added = append(added, n)
-		d, _ := l.r.e.lookup(node.ClassType)
+		d := n.def
 		for _, k := range node.Inputs.Keys {
 			link, ok := asLink(node.Inputs.Values[k])
 			if !ok {
@@ -106,14 +159,19 @@ func (l *execList) addNode(root string, includeLazy bool, subgraph map[string]bo
 				}
 			}
 			if includeLazy || !lazy {
-				if !l.isCached(link.NodeID) {
+				ent := l.r.e.cache.get(l.r, link.NodeID)
+				if ent == nil {
 					stack = append(stack, link.NodeID)
 				}
-				links = append(links, lk{link.NodeID, link.Slot, id})
+				links = append(links, lk{link.NodeID, link.Slot, id, ent})
 			}
 		}
 	}
 	for _, x := range links {
+		if x.ent != nil { // cached (nothing ran since the walk): no dependency
+			l.cacheLinkEntry(x.from, x.to, x.ent)
+			continue
+		}
 		if err := l.addStrongLink(x.from, x.slot, x.to); err != nil {
 			return err
 		}
@@ -128,13 +186,13 @@ func (l *execList) addNode(root string, includeLazy bool, subgraph map[string]bo
 
 // addStrongLink makes to wait for from (unless from is cached) and records the value route.
 func (l *execList) addStrongLink(from string, slot int, to string) error {
-	if !l.isCached(from) {
+	ent := l.r.e.cache.get(l.r, from)
+	if ent == nil {
 		if err := l.addNode(from, false, nil); err != nil {
 			return err
 		}
 		f := l.nodes[from]
-		if _, ok := f.blocking[to]; !ok {
-			f.blocking[to] = struct{}{}
+		if _, added := f.blocking.add(to); added {
 			t := l.xn(to)
 			t.blockCount++
 			if f.pending && f.blockCount == 0 {
@@ -142,38 +200,52 @@ func (l *execList) addStrongLink(from string, slot int, to string) error {
 			}
 		}
 	}
-	l.cacheLink(from, to)
+	l.cacheLinkEntry(from, to, ent)
 	return nil
 }
 
 func (l *execList) cacheLink(from, to string) {
-	m := l.execCache[to]
-	if m == nil {
-		m = map[string]*entry{}
-		l.execCache[to] = m
+	l.cacheLinkEntry(from, to, l.r.e.cache.get(l.r, from))
+}
+
+// cacheLinkEntry records that to reads from's value, currently v (ComfyUI's cache_link).
+func (l *execList) cacheLinkEntry(from, to string, v *entry) {
+	t := l.xn(to)
+	if i, added := t.srcs.add(from); added {
+		t.srcVals = append(t.srcVals, v)
+	} else {
+		t.srcVals[i] = v
 	}
-	m[from] = l.r.e.cache.get(l.r, from)
-	ls := l.listeners[from]
-	if ls == nil {
-		ls = map[string]struct{}{}
-		l.listeners[from] = ls
-	}
-	ls[to] = struct{}{}
+	l.xn(from).listeners.add(to)
 }
 
 // getCache is the value of from as seen by to (nil if not available).
 func (l *execList) getCache(from, to string) *entry {
-	e := l.execCache[to][from]
-	if e != nil {
-		l.r.e.cache.set(l.r, from, e) // touch
+	t := l.nodes[to]
+	if t == nil {
+		return nil
+	}
+	i := t.srcs.index(from)
+	if i < 0 {
+		return nil
+	}
+	e := t.srcVals[i]
+	if e != nil && l.r.touch {
+		l.r.e.cache.set(l.r, from, e) // touch (keeps LRU entries fresh)
 	}
 	return e
 }
 
 func (l *execList) cacheUpdate(id string, e *entry) {
-	for to := range l.listeners[id] {
-		if m := l.execCache[to]; m != nil {
-			m[id] = e
+	n := l.nodes[id]
+	if n == nil {
+		return
+	}
+	for _, to := range n.listeners.ids {
+		if t := l.nodes[to]; t != nil {
+			if i := t.srcs.index(id); i >= 0 {
+				t.srcVals[i] = e
+			}
 		}
 	}
 }
@@ -214,7 +286,7 @@ func (l *execList) category(n *xnode) int {
 		return 0
 	}
 	best := 3
-	for to := range n.blocking {
+	for _, to := range n.blocking.ids {
 		t := l.nodes[to]
 		if t == nil {
 			continue
@@ -223,7 +295,7 @@ func (l *execList) category(n *xnode) int {
 			return 1
 		}
 		if best > 2 {
-			for t2 := range t.blocking {
+			for _, t2 := range t.blocking.ids {
 				if x := l.nodes[t2]; x != nil && x.output {
 					best = 2
 					break
@@ -235,7 +307,7 @@ func (l *execList) category(n *xnode) int {
 }
 
 func (l *execList) pushReady(n *xnode) {
-	heap.Push(&l.ready[l.category(n)], seqItem{n.seq, n.id})
+	l.ready[l.category(n)].push(seqItem{n.seq, n.id})
 }
 
 // pickReady returns the ready node ComfyUI's UX heuristic stages ("" if none).
@@ -248,7 +320,7 @@ func (l *execList) pickReady() string {
 			if n != nil && n.pending && n.seq == top.seq && n.blockCount == 0 {
 				return n.id
 			}
-			heap.Pop(h)
+			h.pop()
 		}
 	}
 	return ""
@@ -259,16 +331,17 @@ func (l *execList) complete(id string) {
 	n := l.nodes[id]
 	n.pending = false
 	l.pendingCount--
-	for to := range n.blocking {
+	for _, to := range n.blocking.ids {
 		t := l.nodes[to]
 		t.blockCount--
 		if t.pending && t.blockCount == 0 {
 			l.pushReady(t)
 		}
 	}
-	n.blocking = nil
-	delete(l.execCache, id)
-	delete(l.listeners, id)
+	n.blocking.reset()
+	n.srcs.reset()
+	n.srcVals = nil
+	n.listeners.reset()
 	l.staged = ""
 }
 
@@ -286,7 +359,7 @@ func (l *execList) cycleNodes() []string {
 		}
 	}
 	for _, from := range pend {
-		for to := range l.nodes[from].blocking {
+		for _, to := range l.nodes[from].blocking.ids {
 			if m, ok := blockedBy[to]; ok {
 				m[from] = true
 			}
@@ -326,15 +399,41 @@ type seqItem struct {
 
 type seqHeap []seqItem
 
-func (h seqHeap) Len() int           { return len(h) }
-func (h seqHeap) Less(i, j int) bool { return h[i].seq < h[j].seq }
-func (h seqHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *seqHeap) Push(x any)        { *h = append(*h, x.(seqItem)) }
-func (h *seqHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
+func (h seqHeap) Len() int { return len(h) }
+
+func (h *seqHeap) push(x seqItem) {
+	*h = append(*h, x)
+	a := *h
+	i := len(a) - 1
+	for i > 0 {
+		p := (i - 1) / 2
+		if a[p].seq <= a[i].seq {
+			break
+		}
+		a[p], a[i] = a[i], a[p]
+		i = p
+	}
 }
 
-var _ = graph.Link{}
+func (h *seqHeap) pop() {
+	a := *h
+	n := len(a) - 1
+	a[0] = a[n]
+	a = a[:n]
+	i := 0
+	for {
+		l, r, m := 2*i+1, 2*i+2, i
+		if l < n && a[l].seq < a[m].seq {
+			m = l
+		}
+		if r < n && a[r].seq < a[m].seq {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		a[i], a[m] = a[m], a[i]
+		i = m
+	}
+	*h = a
+}

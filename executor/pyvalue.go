@@ -213,6 +213,9 @@ func asFloat(v any) (float64, bool) {
 // pyCompare compares two numbers with Python semantics; ok=false if either is not a number.
 // NaN compares false both ways (returns 0, ok=false).
 func pyCompare(a, b any) (int, bool) {
+	if c, ok := fastCompare(a, b); ok {
+		return c, true
+	}
 	ra, rb := toRat(a), toRat(b)
 	if ra != nil && rb != nil {
 		return ra.Cmp(rb), true
@@ -229,6 +232,42 @@ func pyCompare(a, b any) (int, bool) {
 		return 1, true
 	}
 	return 0, true
+}
+
+// fastCompare handles the common int64/int/float64 pairs exactly without big numbers.
+func fastCompare(a, b any) (int, bool) {
+	fa, oka := smallNum(a)
+	fb, okb := smallNum(b)
+	if !oka || !okb {
+		return 0, false
+	}
+	switch {
+	case fa < fb:
+		return -1, true
+	case fa > fb:
+		return 1, true
+	}
+	return 0, true
+}
+
+// smallNum returns v as a float64 when that is exact (ints within ±2^53, finite floats).
+func smallNum(v any) (float64, bool) {
+	const lim = 1 << 53
+	switch x := v.(type) {
+	case int64:
+		if x > -lim && x < lim {
+			return float64(x), true
+		}
+	case int:
+		if x > -lim && x < lim {
+			return float64(x), true
+		}
+	case float64:
+		if !math.IsNaN(x) && !math.IsInf(x, 0) {
+			return x, true
+		}
+	}
+	return 0, false
 }
 
 // pyEqual is Python ==: numbers compare by value across int/float/bool, strings by content,

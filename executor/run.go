@@ -25,6 +25,7 @@ var (
 // DynamicPrompt and the progress registry.
 type run struct {
 	e        *Executor
+	lookup   func(string) (*nodes.Def, bool) // memoised registry lookups
 	ctx      context.Context
 	job      Job
 	sink     Sink
@@ -36,8 +37,9 @@ type run struct {
 	parents  map[string]string
 	display  map[string]string
 
-	keys map[string]cacheKey
-	kh   *keyHasher
+	keys  map[string]cacheKey
+	kh    *keyHasher
+	touch bool // write values back into the cache when read (LRU freshness)
 
 	list            *execList
 	executed        []string
@@ -74,8 +76,10 @@ type asyncState struct {
 
 // Node implements nodes.DynPrompt.
 func (r *run) Node(id string) (*graph.Node, bool) {
-	if n, ok := r.eph[id]; ok {
-		return n, true
+	if len(r.eph) > 0 {
+		if n, ok := r.eph[id]; ok {
+			return n, true
+		}
 	}
 	n, ok := r.orig.Nodes[id]
 	return n, ok
@@ -205,14 +209,14 @@ func (r *run) setRunning(id string, on bool) {
 // sendProgressState sends the running nodes plus changed (see the package doc). Caller holds
 // emitMu.
 func (r *run) sendProgressState(changed string) {
-	m := nodes.NewOrderedMap()
+	m := make(NodeStates, 0, len(r.running)+1)
+	found := false
 	for _, id := range r.running {
-		s := *r.progress[id]
-		m.Set(id, &s)
+		m = append(m, *r.progress[id])
+		found = found || id == changed
 	}
-	if _, ok := m.Get(changed); !ok {
-		s := *r.progress[changed]
-		m.Set(changed, &s)
+	if !found {
+		m = append(m, *r.progress[changed])
 	}
 	r.sink.Event("progress_state", ProgressState{PromptID: r.job.PromptID, Nodes: m}, r.clientID)
 }
@@ -281,14 +285,16 @@ func (e *Executor) Execute(ctx context.Context, job Job, sink Sink) *History {
 		e.mu.Unlock()
 	}()
 
-	r := &run{e: e, ctx: pctx, job: job, sink: sink, clientID: job.ClientID, orig: job.Prompt,
+	r := &run{e: e, lookup: newDefCache(e.lookup), ctx: pctx, job: job, sink: sink, clientID: job.ClientID, orig: job.Prompt,
 		eph: map[string]*graph.Node{}, parents: map[string]string{}, display: map[string]string{},
-		keys: map[string]cacheKey{}, kh: newKeyHasher(&e.nonce), ui: map[string]*uiRecord{},
+		keys: map[string]cacheKey{}, kh: newKeyHasher(&e.nonce, &e.seeds), ui: map[string]*uiRecord{},
 		pendingSubgraph: map[string][]subResult{}, pendingAsync: map[string]*asyncState{},
 		asyncDone: make(chan string, 16), progress: map[string]*NodeState{}}
 	if r.orig == nil {
 		r.orig = graph.NewPrompt()
 	}
+	_, r.touch = e.cache.(*lruCache)
+	r.keys = make(map[string]cacheKey, len(r.orig.IDs))
 	if r.clientID == "" && job.ExtraData != nil {
 		if c, ok := job.ExtraData["client_id"].(string); ok {
 			r.clientID = c
@@ -449,9 +455,21 @@ func (r *run) reportFailure(f *nodeFailure) {
 
 // computeKeys computes the cache keys of ids (and fingerprints, i.e. IsChanged) iteratively.
 func (r *run) computeKeys(ids []string) {
-	inSet := make(map[string]bool, len(ids))
-	for _, id := range ids {
-		inSet[id] = true
+	// The submitted prompt's keys are computed before any expansion: membership is then
+	// "is a submitted node". Ephemeral batches get an explicit set.
+	var inSet map[string]bool
+	if len(r.eph) > 0 {
+		inSet = make(map[string]bool, len(ids))
+		for _, id := range ids {
+			inSet[id] = true
+		}
+	}
+	member := func(id string) bool {
+		if inSet != nil {
+			return inSet[id]
+		}
+		_, ok := r.orig.Nodes[id]
+		return ok
 	}
 	const (
 		visiting = 1
@@ -480,7 +498,7 @@ func (r *run) computeKeys(ids []string) {
 				id := f.id
 				node, _ := r.Node(id)
 				for _, k := range node.Inputs.Keys {
-					if l, ok := asLink(node.Inputs.Values[k]); ok && inSet[l.NodeID] && state[l.NodeID] == 0 {
+					if l, ok := asLink(node.Inputs.Values[k]); ok && state[l.NodeID] == 0 && member(l.NodeID) {
 						stack = append(stack, frame{l.NodeID, false})
 					}
 				}
@@ -501,15 +519,18 @@ func (r *run) immediateKey(id string) cacheKey {
 	enc := &r.kh.enc
 	enc.tag('C')
 	enc.str(node.ClassType)
-	d, ok := r.e.lookup(node.ClassType)
+	d, ok := r.lookup(node.ClassType)
 	enc.tag('P')
 	enc.value(r.fingerprint(id, node, d))
 	if ok && needsID(d) {
 		enc.tag('#')
 		enc.str(id)
 	}
-	keys := append([]string(nil), node.Inputs.Keys...)
-	sort.Strings(keys)
+	keys := node.Inputs.Keys
+	if !sort.StringsAreSorted(keys) {
+		keys = append([]string(nil), keys...)
+		sort.Strings(keys)
+	}
 	for _, k := range keys {
 		enc.tag('K')
 		enc.str(k)
@@ -573,14 +594,33 @@ func (r *run) fingerprint(id string, node *graph.Node, d *nodes.Def) any {
 // argMap is the per-input lists of one node's call arguments, in input order.
 type argMap struct {
 	keys []string
-	vals map[string][]any
+	vals [][]any
+}
+
+// add appends input k (the caller knows it is new).
+func (a *argMap) add(k string, v []any) {
+	a.keys = append(a.keys, k)
+	a.vals = append(a.vals, v)
 }
 
 func (a *argMap) set(k string, v []any) {
-	if _, ok := a.vals[k]; !ok {
-		a.keys = append(a.keys, k)
+	for i, x := range a.keys {
+		if x == k {
+			a.vals[i] = v
+			return
+		}
 	}
-	a.vals[k] = v
+	a.keys = append(a.keys, k)
+	a.vals = append(a.vals, v)
+}
+
+func (a *argMap) get(k string) ([]any, bool) {
+	for i, x := range a.keys {
+		if x == k {
+			return a.vals[i], true
+		}
+	}
+	return nil, false
 }
 
 // hiddenValue is what a hidden input with marker receives.
@@ -609,7 +649,14 @@ func hiddenValue(marker, id string, orig *graph.Prompt, dyn nodes.DynPrompt, ext
 // inputData assembles a node's arguments (ComfyUI's get_input_data). Without exec (IS_CHANGED)
 // every link is [nil].
 func (r *run) inputData(id string, node *graph.Node, d *nodes.Def, exec bool) (*argMap, map[string]bool) {
-	args := &argMap{vals: make(map[string][]any, len(node.Inputs.Keys)+len(d.Hidden))}
+	nk := len(node.Inputs.Keys) + len(d.Hidden)
+	args := &argMap{keys: make([]string, 0, nk), vals: make([][]any, 0, nk)}
+	// one backing array for the single-element lists of constants
+	singles := make([]any, 0, nk)
+	one := func(v any) []any {
+		singles = append(singles, v)
+		return singles[len(singles)-1 : len(singles) : len(singles)]
+	}
 	var missing map[string]bool
 	for _, k := range node.Inputs.Keys {
 		v := node.Inputs.Values[k]
@@ -620,21 +667,21 @@ func (r *run) inputData(id string, node *graph.Node, d *nodes.Def, exec bool) (*
 				ent = r.list.getCache(link.NodeID, id)
 			}
 			if ent == nil || ent.outputs == nil || link.Slot >= len(ent.outputs) || link.Slot < 0 {
-				args.set(k, []any{nil})
+				args.add(k, one(nil))
 				if missing == nil {
 					missing = map[string]bool{}
 				}
 				missing[k] = true
 				continue
 			}
-			args.set(k, ent.outputs[link.Slot])
+			args.add(k, ent.outputs[link.Slot])
 			continue
 		} else if ok {
-			args.set(k, []any{link}) // rawLink
+			args.add(k, one(link)) // rawLink
 			continue
 		}
 		if declared {
-			args.set(k, []any{normalize(v)})
+			args.add(k, one(normalize(v)))
 		}
 	}
 	var dyn nodes.DynPrompt
@@ -644,7 +691,7 @@ func (r *run) inputData(id string, node *graph.Node, d *nodes.Def, exec bool) (*
 	}
 	for _, h := range d.Hidden {
 		if hv, ok := hiddenValue(h.Marker, id, orig, dyn, r.job.ExtraData); ok {
-			args.set(h.Name, []any{hv})
+			args.set(h.Name, one(hv))
 		}
 	}
 	return args, missing
@@ -684,24 +731,25 @@ func (r *run) mapNode(id string, d *nodes.Def, args *argMap, exec bool, blockCB 
 	var calls []call
 	if d.InputIsList {
 		in := make(nodes.Inputs, len(args.keys))
-		for _, k := range args.keys {
-			in[k] = args.vals[k]
+		for j, k := range args.keys {
+			in[k] = args.vals[j]
 		}
 		calls = []call{{in, 0}}
 	} else {
 		n := 0
-		for _, k := range args.keys {
-			if l := len(args.vals[k]); l > n {
-				n = l
+		for _, l := range args.vals {
+			if len(l) > n {
+				n = len(l)
 			}
 		}
 		if n == 0 {
 			calls = []call{{nodes.Inputs{}, 0}}
 		} else {
+			calls = make([]call, 0, n)
 			for i := 0; i < n; i++ {
 				in := make(nodes.Inputs, len(args.keys))
-				for _, k := range args.keys {
-					l := args.vals[k]
+				for j, k := range args.keys {
+					l := args.vals[j]
 					switch {
 					case len(l) > i:
 						in[k] = l[i]
@@ -790,7 +838,7 @@ func (r *run) executeNode(id string) (status, *nodeFailure) {
 	if !ok {
 		return stFailure, &nodeFailure{nodeID: real, msg: fmt.Sprintf("Node %s not found", id), typ: "NodeNotFoundError", inputs: map[string]any{}}
 	}
-	d, ok := r.e.lookup(node.ClassType)
+	d, ok := r.lookup(node.ClassType)
 	if !ok {
 		return stFailure, &nodeFailure{nodeID: real, msg: pyStrRepr(node.ClassType), typ: "KeyError", inputs: map[string]any{}}
 	}
@@ -893,7 +941,7 @@ func (r *run) executeNode(id string) (status, *nodeFailure) {
 					continue
 				}
 				for _, name := range names {
-					_, present := inputs.vals[name]
+					_, present := inputs.get(name)
 					if seen[name] || (present && !missing[name]) {
 						continue
 					}
@@ -1174,7 +1222,7 @@ func (r *run) expand(id string, subs []subResult) error {
 				disp = id
 			}
 			r.addEphemeral(nid, n, id, disp)
-			nd, ok := r.e.lookup(n.ClassType)
+			nd, ok := r.lookup(n.ClassType)
 			if !ok {
 				return &nodes.NodeError{Type: "KeyError", Msg: pyStrRepr(n.ClassType)}
 			}
@@ -1211,8 +1259,8 @@ func formatInputs(a *argMap) any {
 	if a == nil {
 		return out
 	}
-	for _, k := range a.keys {
-		vals := a.vals[k]
+	for j, k := range a.keys {
+		vals := a.vals[j]
 		f := make([]any, len(vals))
 		for i, v := range vals {
 			f[i] = formatValue(v)

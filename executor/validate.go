@@ -66,12 +66,13 @@ type vresult struct {
 // outputs that were dropped while others passed (it goes into the 200 response). verr is the
 // 400 body when the prompt is rejected. Validate coerces constants in p in place.
 func (e *Executor) Validate(p *graph.Prompt, targets []string) (outputs []string, nodeErrors NodeErrors, verr *ValidationError) {
+	lookup := newDefCache(e.lookup)
 	for _, id := range p.IDs {
 		n := p.Nodes[id]
 		if n == nil || n.ClassType == "" {
 			return nil, nil, invalidPrompt("Cannot execute because a node is missing the class_type property.", id)
 		}
-		if _, ok := e.lookup(n.ClassType); !ok {
+		if _, ok := lookup(n.ClassType); !ok {
 			return nil, nil, invalidPrompt(fmt.Sprintf("Cannot execute because node %s does not exist.", n.ClassType), id)
 		}
 	}
@@ -84,7 +85,7 @@ func (e *Executor) Validate(p *graph.Prompt, targets []string) (outputs []string
 	}
 	var outs []string
 	for _, id := range p.IDs {
-		d, _ := e.lookup(p.Nodes[id].ClassType)
+		d, _ := lookup(p.Nodes[id].ClassType)
 		if d.OutputNode && (tset == nil || tset[id]) {
 			outs = append(outs, id)
 		}
@@ -94,7 +95,7 @@ func (e *Executor) Validate(p *graph.Prompt, targets []string) (outputs []string
 			Details: "", ExtraInfo: map[string]any{}}, NodeErrors: NodeErrors{}}
 	}
 
-	v := &validator{e: e, p: p, memo: map[string]*vresult{}, state: map[string]uint8{}}
+	v := &validator{e: e, lookup: lookup, p: p, nodes: make(map[string]*vnode, len(p.IDs))}
 	nodeErrors = NodeErrors{}
 	var errs []string // "<message>: <details>" of failing outputs' own reasons
 	var good []string
@@ -108,7 +109,7 @@ func (e *Executor) Validate(p *graph.Prompt, targets []string) (outputs []string
 			errs = append(errs, r.Message+": "+r.Details)
 		}
 		for _, id := range v.order {
-			m := v.memo[id]
+			m := &v.nodes[id].res
 			if m.ok || len(m.reasons) == 0 {
 				continue
 			}
@@ -128,32 +129,69 @@ func (e *Executor) Validate(p *graph.Prompt, targets []string) (outputs []string
 	return good, nodeErrors, nil
 }
 
-// validator holds one validate_prompt call's shared memo.
-type validator struct {
-	e     *Executor
-	p     *graph.Prompt
-	memo  map[string]*vresult
-	order []string         // memo insertion order
-	state map[string]uint8 // 1 = in progress, 2 = done
+// newDefCache memoises registry lookups for the duration of one call.
+func newDefCache(lookup func(string) (*nodes.Def, bool)) func(string) (*nodes.Def, bool) {
+	m := map[string]*nodes.Def{}
+	return func(name string) (*nodes.Def, bool) {
+		if d, ok := m[name]; ok {
+			return d, d != nil
+		}
+		d, ok := lookup(name)
+		if !ok {
+			d = nil
+		}
+		m[name] = d
+		return d, ok
+	}
 }
 
-func (v *validator) setMemo(id string, r *vresult) {
-	if _, ok := v.memo[id]; !ok {
+// validator holds one validate_prompt call's shared memo.
+type validator struct {
+	e      *Executor
+	lookup func(string) (*nodes.Def, bool)
+	p      *graph.Prompt
+	nodes  map[string]*vnode
+	order  []string // memo insertion order
+}
+
+// vnode is a node's validation state: 1 = in progress, 2 = done; res is its memo entry.
+type vnode struct {
+	state uint8
+	has   bool
+	res   vresult
+}
+
+func (v *validator) vn(id string) *vnode {
+	n := v.nodes[id]
+	if n == nil {
+		n = &vnode{}
+		v.nodes[id] = n
+	}
+	return n
+}
+
+func (v *validator) setMemo(id string, r vresult) {
+	n := v.vn(id)
+	if !n.has {
+		n.has = true
 		v.order = append(v.order, id)
 	}
-	v.memo[id] = r
+	n.res = r
 }
 
 // srcLink is a declared, type-compatible link whose source must be validated recursively.
 type srcLink struct {
-	input  string
-	config []any
-	link   graph.Link
+	input string
+	in    *nodes.Input
+	v3    bool
+	env   *nodes.Env
+	link  graph.Link
 }
 
 // vframe is one node on the explicit validation stack (no Go recursion over the graph).
 type vframe struct {
 	id      string
+	node    *vnode
 	reasons []ErrorInfo
 	srcs    []srcLink
 	next    int
@@ -162,65 +200,68 @@ type vframe struct {
 
 // validate runs ComfyUI's validate_inputs for root (memoised) without recursion.
 func (v *validator) validate(root string) *vresult {
-	if r, ok := v.memo[root]; ok && v.state[root] == 2 {
-		return r
+	if n := v.nodes[root]; n != nil && n.state == 2 {
+		return &n.res
 	}
-	var stack []*vframe
-	push := func(id string) *vresult {
+	var stack []vframe
+	push := func(id string) *ErrorInfo {
 		reasons, srcs, exc := v.own(id)
 		if exc != nil {
-			return &vresult{ok: false, reasons: []ErrorInfo{*exc}} // raised
+			return exc // raised
 		}
-		v.state[id] = 1
-		stack = append(stack, &vframe{id: id, reasons: reasons, srcs: srcs, ok: len(reasons) == 0})
+		n := v.vn(id)
+		n.state = 1
+		stack = append(stack, vframe{id: id, node: n, reasons: reasons, srcs: srcs, ok: len(reasons) == 0})
 		return nil
 	}
-	if raised := push(root); raised != nil {
+	if exc := push(root); exc != nil {
 		// An output's own validation raised: exception_during_validation.
-		r := &vresult{ok: false, reasons: []ErrorInfo{exceptionDuringValidation(raised.reasons[0])}}
-		v.setMemo(root, r)
-		v.state[root] = 2
-		return r
+		v.setMemo(root, vresult{ok: false, reasons: []ErrorInfo{exceptionDuringValidation(*exc)}})
+		v.vn(root).state = 2
+		return &v.nodes[root].res
 	}
 	for len(stack) > 0 {
-		f := stack[len(stack)-1]
+		f := &stack[len(stack)-1]
 		if f.next < len(f.srcs) {
 			s := f.srcs[f.next]
 			f.next++
 			src := s.link.NodeID
-			switch v.state[src] {
-			case 2:
-				if !v.memo[src].ok {
+			sn := v.nodes[src]
+			if sn != nil && sn.state == 2 {
+				if !sn.res.ok {
 					f.ok = false
 				}
 				continue
-			case 1:
+			}
+			if sn != nil && sn.state == 1 {
 				// A dependency cycle: the source "raises" (Python recursion would overflow).
 				f.ok = false
-				v.setMemo(src, &vresult{ok: false, reasons: []ErrorInfo{innerException(s, "Dependency cycle detected", "graph.DependencyCycleError", nil)}})
+				v.setMemo(src, vresult{ok: false, reasons: []ErrorInfo{innerException(s, "Dependency cycle detected", "graph.DependencyCycleError", nil)}})
 				continue
 			}
-			if raised := push(src); raised != nil {
+			if exc := push(src); exc != nil {
+				f = &stack[len(stack)-1]
 				f.ok = false
-				ei := raised.reasons[0]
-				v.setMemo(src, &vresult{ok: false, reasons: []ErrorInfo{innerException(s, ei.Details, ei.ExtraInfo["exception_type"].(string), ei.ExtraInfo["traceback"])}})
-				v.state[src] = 2
+				v.setMemo(src, vresult{ok: false, reasons: []ErrorInfo{innerException(s, exc.Details, exc.ExtraInfo["exception_type"].(string), exc.ExtraInfo["traceback"])}})
+				v.vn(src).state = 2
 			}
 			continue
 		}
 		// all sources done
+		done := *f
 		stack = stack[:len(stack)-1]
-		if prev, ok := v.memo[f.id]; ok && !prev.ok && len(prev.reasons) == 1 && prev.reasons[0].Type == "exception_during_inner_validation" {
+		n := done.node
+		if n.has && !n.res.ok && len(n.res.reasons) == 1 && n.res.reasons[0].Type == "exception_during_inner_validation" {
 			// a cycle member that "raised" keeps its single exception reason
 		} else {
-			v.setMemo(f.id, &vresult{ok: f.ok && len(f.reasons) == 0, reasons: f.reasons})
+			v.setMemo(done.id, vresult{ok: done.ok && len(done.reasons) == 0, reasons: done.reasons})
 		}
-		v.state[f.id] = 2
-		if len(stack) > 0 && !v.memo[f.id].ok {
+		n.state = 2
+		if len(stack) > 0 && !n.res.ok {
 			stack[len(stack)-1].ok = false
 		}
 	}
-	return v.memo[root]
+	return &v.nodes[root].res
 }
 
 func innerException(s srcLink, msg, typ string, tb any) ErrorInfo {
@@ -228,7 +269,7 @@ func innerException(s srcLink, msg, typ string, tb any) ErrorInfo {
 		tb = []string{}
 	}
 	return ErrorInfo{Type: "exception_during_inner_validation", Message: "Exception when validating inner node",
-		Details: msg, ExtraInfo: map[string]any{"input_name": s.input, "input_config": s.config,
+		Details: msg, ExtraInfo: map[string]any{"input_name": s.input, "input_config": nodes.InputConfig(s.in, s.env, s.v3),
 			"exception_message": msg, "exception_type": typ, "traceback": tb, "linked_node": linkJSON(s.link)}}
 }
 
@@ -311,25 +352,29 @@ func (v *validator) own(id string) (reasons []ErrorInfo, srcs []srcLink, exc *Er
 		}
 	}()
 	n := v.p.Nodes[id]
-	d, _ := v.e.lookup(n.ClassType)
+	d, _ := v.lookup(n.ClassType)
 	val := d.Validate
-	declared := map[string]bool{}
-	if val != nil {
+	var declared map[string]bool
+	if val != nil && len(val.Inputs) > 0 {
+		declared = make(map[string]bool, len(val.Inputs))
 		for _, name := range val.Inputs {
 			declared[name] = true
 		}
 	}
-	receivedTypes := map[string]string{}
-	inputs := make([]*nodes.Input, 0, len(d.Required)+len(d.Optional))
-	for i := range d.Required {
-		inputs = append(inputs, &d.Required[i])
-	}
-	for i := range d.Optional {
-		inputs = append(inputs, &d.Optional[i])
+	var receivedTypes map[string]string
+	if val != nil && val.InputTypes {
+		receivedTypes = map[string]string{}
 	}
 	env := v.e.cfg.Env
-	for i, in := range inputs {
+	nIn := len(d.Required) + len(d.Optional)
+	for i := 0; i < nIn; i++ {
 		required := i < len(d.Required)
+		var in *nodes.Input
+		if required {
+			in = &d.Required[i]
+		} else {
+			in = &d.Optional[i-len(d.Required)]
+		}
 		x := in.Name
 		raw, present := n.Inputs.Get(x)
 		if !present {
@@ -339,11 +384,11 @@ func (v *validator) own(id string) (reasons []ErrorInfo, srcs []srcLink, exc *Er
 			}
 			continue
 		}
-		config := nodes.InputConfig(in, env, d.V3)
+		config := func() []any { return nodes.InputConfig(in, env, d.V3) }
 		if l, isList := raw.([]any); isList && len(l) != 2 {
 			reasons = append(reasons, ErrorInfo{Type: "bad_linked_input",
 				Message: "Bad linked input, must be a length-2 list of [node_id, slot_index]", Details: x,
-				ExtraInfo: map[string]any{"input_name": x, "input_config": config, "received_value": raw}})
+				ExtraInfo: map[string]any{"input_name": x, "input_config": config(), "received_value": raw}})
 			continue
 		}
 		if _, isList := raw.([]any); isList || isLinkValue(raw) {
@@ -355,19 +400,21 @@ func (v *validator) own(id string) (reasons []ErrorInfo, srcs []srcLink, exc *Er
 			if !ok {
 				return nil, nil, raisedError(pyStrRepr(link.NodeID), "KeyError", nil)
 			}
-			sd, _ := v.e.lookup(src.ClassType)
+			sd, _ := v.lookup(src.ClassType)
 			if link.Slot < 0 || link.Slot >= len(sd.Outputs) {
 				return nil, nil, raisedError("tuple index out of range", "IndexError", nil)
 			}
 			r := sd.Outputs[link.Slot].Type
-			receivedTypes[x] = r
+			if receivedTypes != nil {
+				receivedTypes[x] = r
+			}
 			if (val == nil || !val.InputTypes) && !inputTypeOK(r, in, d) {
 				reasons = append(reasons, ErrorInfo{Type: "return_type_mismatch", Message: "Return type mismatch between linked nodes",
 					Details:   fmt.Sprintf("%s, received_type(%s) mismatch input_type(%s)", x, r, in.Type),
-					ExtraInfo: map[string]any{"input_name": x, "input_config": config, "received_type": r, "linked_node": linkJSON(link)}})
+					ExtraInfo: map[string]any{"input_name": x, "input_config": config(), "received_type": r, "linked_node": linkJSON(link)}})
 				continue
 			}
-			srcs = append(srcs, srcLink{input: x, config: config, link: link})
+			srcs = append(srcs, srcLink{input: x, in: in, v3: d.V3, env: env, link: link})
 			continue
 		}
 		// constant
@@ -381,11 +428,14 @@ func (v *validator) own(id string) (reasons []ErrorInfo, srcs []srcLink, exc *Er
 		switch in.Type {
 		case nodes.TypeInt, nodes.TypeFloat, nodes.TypeString, nodes.TypeBoolean:
 			cv, err := coerce(in.Type, value)
+			if err == nil && sameConst(cv, value) {
+				break
+			}
 			if err != nil {
 				reasons = append(reasons, ErrorInfo{Type: "invalid_input_type",
 					Message: fmt.Sprintf("Failed to convert an input value to a %s value", in.Type),
 					Details: fmt.Sprintf("%s, %s, %s", x, pyStr(normalize(value)), err.Error()),
-					ExtraInfo: map[string]any{"input_name": x, "input_config": config, "received_value": normalize(value),
+					ExtraInfo: map[string]any{"input_name": x, "input_config": config(), "received_value": normalize(value),
 						"exception_message": err.Error()}})
 				continue
 			}
@@ -399,7 +449,7 @@ func (v *validator) own(id string) (reasons []ErrorInfo, srcs []srcLink, exc *Er
 			if c, ok := pyCompare(value, in.Min); ok && c < 0 {
 				reasons = append(reasons, ErrorInfo{Type: "value_smaller_than_min",
 					Message: fmt.Sprintf("Value %s smaller than min of %s", pyStr(value), pyStr(in.Min)), Details: x,
-					ExtraInfo: map[string]any{"input_name": x, "input_config": config, "received_value": value}})
+					ExtraInfo: map[string]any{"input_name": x, "input_config": config(), "received_value": value}})
 				continue
 			}
 		}
@@ -407,7 +457,7 @@ func (v *validator) own(id string) (reasons []ErrorInfo, srcs []srcLink, exc *Er
 			if c, ok := pyCompare(value, in.Max); ok && c > 0 {
 				reasons = append(reasons, ErrorInfo{Type: "value_bigger_than_max",
 					Message: fmt.Sprintf("Value %s bigger than max of %s", pyStr(value), pyStr(in.Max)), Details: x,
-					ExtraInfo: map[string]any{"input_name": x, "input_config": config, "received_value": value}})
+					ExtraInfo: map[string]any{"input_name": x, "input_config": config(), "received_value": value}})
 				continue
 			}
 		}
@@ -423,12 +473,13 @@ func (v *validator) own(id string) (reasons []ErrorInfo, srcs []srcLink, exc *Er
 			}
 			if !found {
 				listInfo := ""
-				var cfg any = config
+				var cfg any
 				if len(opts) > 20 {
 					listInfo = fmt.Sprintf("(list of length %d)", len(opts))
 					cfg = nil
 				} else {
 					listInfo = pyRepr(opts)
+					cfg = config()
 				}
 				reasons = append(reasons, ErrorInfo{Type: "value_not_in_list", Message: "Value not in list",
 					Details:   fmt.Sprintf("%s: '%s' not in %s", x, pyStr(nv), listInfo),
@@ -503,6 +554,25 @@ func inputTypeOK(r string, in *nodes.Input, d *nodes.Def) bool {
 		return r == "*" || r == nodes.TypeCombo
 	}
 	return typesCompatible(r, in.Type)
+}
+
+// sameConst reports whether coercion left a constant unchanged (no write-back needed).
+func sameConst(a, b any) bool {
+	switch x := a.(type) {
+	case int64:
+		y, ok := b.(int64)
+		return ok && x == y
+	case float64:
+		y, ok := b.(float64)
+		return ok && (x == y || (x != x && y != y))
+	case string:
+		y, ok := b.(string)
+		return ok && x == y
+	case bool:
+		y, ok := b.(bool)
+		return ok && x == y
+	}
+	return false
 }
 
 func isLinkValue(v any) bool {

@@ -207,6 +207,9 @@ func TestLoadAny(t *testing.T) {
 		t.Fatal(err)
 	}
 	promptOnly, _ := InsertPNGText(tinyPNG(t), [][2]string{{"prompt", testPromptJSON}})
+	groupNodeWF := `{"version": 0.4, "nodes": [{"id": 1, "type": "workflow>G", "mode": 0}], "links": [], "extra": {"groupNodes": {"G": {}}}}`
+	fallback, _ := InsertPNGText(tinyPNG(t), [][2]string{{"prompt", testPromptJSON}, {"workflow", groupNodeWF}})
+	groupOnly, _ := InsertPNGText(tinyPNG(t), [][2]string{{"workflow", groupNodeWF}})
 	wantPrompt := canon(t, `{"1": {"inputs": {"width": 64, "height": 64, "batch_size": 1}, "class_type": "EmptyLatentImage", "_meta": {"title": "Empty Latent Image"}}}`)
 	wantAPI := canon(t, testPromptJSON)
 	stHeader := `{"__metadata__": {"prompt": ` + jsonQuote(testPromptJSON) + `, "workflow": ""}}`
@@ -221,6 +224,7 @@ func TestLoadAny(t *testing.T) {
 	}{
 		{"png_workflow_wins", pngData, FormatWorkflow, wantPrompt, true},
 		{"png_prompt_only", promptOnly, FormatAPI, wantAPI, false},
+		{"png_unconvertible_workflow_falls_back", fallback, FormatAPI, wantAPI, true},
 		{"ui_json", []byte(testWorkflowJSON), FormatWorkflow, wantPrompt, true},
 		{"api_json", []byte(testPromptJSON), FormatAPI, wantAPI, false},
 		{"post_body", []byte(`{"client_id": "x", "prompt": ` + testPromptJSON + `, "extra_data": {"extra_pnginfo": {"workflow": {"nodes": []}}}}`), FormatAPI, wantAPI, true},
@@ -244,6 +248,9 @@ func TestLoadAny(t *testing.T) {
 				t.Errorf("workflow returned = %v", wf != nil)
 			}
 		})
+	}
+	if _, _, err := LoadAny(groupOnly, testSchema); err == nil || !strings.Contains(err.Error(), "group node") {
+		t.Errorf("group-node-only PNG: %v", err)
 	}
 	for _, bad := range []string{`{"1": {"class_type": "A", "inputs": []}}`, `{"templates": [{}]}`, `{"foo": 1}`, `[]`, `{`, "GIF89a", `{}`} {
 		if _, _, err := LoadAny([]byte(bad), testSchema); err == nil {

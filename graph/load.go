@@ -22,7 +22,9 @@ const (
 // It follows the frontend's rules: for files the embedded workflow wins over the embedded
 // prompt; for JSON an object whose every value has a string class_type and object inputs
 // is an API prompt, anything with a "nodes" array is a UI workflow. A workflow is converted
-// with s. workflowJSON is the UI workflow found, if any (to embed into outputs).
+// with s; when an embedded workflow cannot be converted (e.g. legacy group nodes) the
+// embedded prompt is used instead. workflowJSON is the UI workflow found, if any (to embed
+// into outputs).
 func LoadAny(data []byte, s Schema) (p *Prompt, workflowJSON []byte, err error) {
 	p, workflowJSON, _, err = LoadAnyFormat(data, s)
 	return p, workflowJSON, err
@@ -38,19 +40,24 @@ func LoadAnyFormat(data []byte, s Schema) (*Prompt, []byte, Format, error) {
 	if err != nil {
 		return nil, nil, FormatUnknown, fmt.Errorf("load: %w", err)
 	}
+	var wfErr error
 	if wf != nil {
 		if v, perr := parseJSON(wf, true); perr == nil {
 			if _, ok := v.(*jobj); ok {
 				w, err := ParseWorkflow(wf)
-				if err != nil {
-					return nil, nil, FormatUnknown, fmt.Errorf("load embedded workflow: %w", err)
+				if err == nil {
+					var p *Prompt
+					if p, err = ConvertWorkflow(w, s); err == nil {
+						return p, wf, FormatWorkflow, nil
+					}
 				}
-				p, err := ConvertWorkflow(w, s)
-				if err != nil {
-					return nil, nil, FormatUnknown, fmt.Errorf("load embedded workflow: %w", err)
-				}
-				return p, wf, FormatWorkflow, nil
+				// Fall back to the embedded prompt (e.g. a legacy group node we cannot expand).
+				wfErr = fmt.Errorf("load embedded workflow: %w", err)
+			} else {
+				wf = nil
 			}
+		} else {
+			wf = nil
 		}
 	}
 	if pr != nil {
@@ -61,10 +68,16 @@ func LoadAnyFormat(data []byte, s Schema) (*Prompt, []byte, Format, error) {
 				if err != nil {
 					return nil, nil, FormatUnknown, fmt.Errorf("load embedded prompt: %w", err)
 				}
-				return p, nil, FormatAPI, nil
+				return p, wf, FormatAPI, nil
 			}
 		}
+		if wfErr != nil {
+			return nil, nil, FormatUnknown, wfErr
+		}
 		return nil, nil, FormatUnknown, errors.New("load: the embedded prompt is not a valid API prompt")
+	}
+	if wfErr != nil {
+		return nil, nil, FormatUnknown, wfErr
 	}
 	return nil, nil, FormatUnknown, fmt.Errorf("load: %w", ErrNoMetadata)
 }

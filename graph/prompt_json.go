@@ -240,3 +240,51 @@ func kindOf(v any) string {
 	}
 	return fmt.Sprintf("%T", v)
 }
+
+// Clone returns a deep copy of the prompt (inputs, lists and maps copied; Link values are
+// plain values), so validation or expansion can mutate it freely.
+func (p *Prompt) Clone() *Prompt {
+	if p == nil {
+		return nil
+	}
+	q := &Prompt{IDs: append([]string(nil), p.IDs...), Nodes: make(map[string]*Node, len(p.Nodes))}
+	for id, n := range p.Nodes {
+		q.Nodes[id] = n.Clone()
+	}
+	return q
+}
+
+// Clone returns a deep copy of the node.
+func (n *Node) Clone() *Node {
+	if n == nil {
+		return nil
+	}
+	m := *n
+	m.Inputs = Inputs{Keys: append([]string(nil), n.Inputs.Keys...), Values: make(map[string]any, len(n.Inputs.Values))}
+	for k, v := range n.Inputs.Values {
+		m.Inputs.Values[k] = cloneValue(v)
+	}
+	if n.Meta != nil {
+		m.Meta = cloneValue(n.Meta).(map[string]any)
+	}
+	m.IsChanged = cloneValue(n.IsChanged)
+	return &m
+}
+
+func cloneValue(v any) any {
+	switch x := v.(type) {
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = cloneValue(e)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = cloneValue(e)
+		}
+		return out
+	}
+	return v
+}

@@ -232,3 +232,15 @@ func FuzzParsePrompt(f *testing.F) {
 		_, _ = p.TopologicalOrder()
 	})
 }
+
+func TestClone(t *testing.T) {
+	p := mustPrompt(t, `{"1": {"class_type": "A", "inputs": {"l": {"__value__": [1, [2]]}, "x": ["2", 0]}, "_meta": {"title": "t"}}, "2": {"class_type": "B", "inputs": {}}}`)
+	q := p.Clone()
+	q.Nodes["1"].Inputs.Values["l"].(map[string]any)["__value__"].([]any)[1].([]any)[0] = "changed"
+	q.Nodes["1"].Inputs.Set("new", 1)
+	q.Nodes["1"].Meta["title"] = "u"
+	a, _ := p.MarshalJSON()
+	if string(a) != `{"1":{"inputs":{"l":{"__value__":[1,[2]]},"x":["2",0]},"class_type":"A","_meta":{"title":"t"}},"2":{"inputs":{},"class_type":"B"}}` {
+		t.Errorf("original changed: %s", a)
+	}
+}

@@ -419,12 +419,16 @@ async function main() {
       await page.waitForFunction(() => document.querySelector('#wfname').textContent === 'subgraph.png');
       assert.equal(await page.locator('.node.subgraph').count(), 1);
       assert.equal(await page.locator('.node.missing').count(), 0);
+      // the promoted widget is editable on the instance
+      assert.equal(await page.locator(`#w-${inst.id}-width`).inputValue(), '40');
+      await page.locator(`#w-${inst.id}-width`).fill('44');
       const before = await page.locator('#gallery img').count();
       await page.click('#queue');
       await page.waitForFunction((n) => document.querySelectorAll('#gallery img').length > n, before, { timeout: 30000 });
       const src = await page.locator('#gallery img').first().getAttribute('src');
       const buf = Buffer.from(await (await fetch(new URL(src, url))).arrayBuffer());
-      assert.deepEqual(pngSize(buf), { w: 40, h: 24 }, 'promoted width 40 reached the inner StubImage');
+      assert.deepEqual(pngSize(buf), { w: 44, h: 24 }, 'the edited promoted width reached the inner StubImage');
+      await shot(page, '03b-subgraph.png');
     }),
 
     check('live progress on the running node, Escape cancels it', async () => {

@@ -208,6 +208,8 @@ export class GraphView extends EventTarget {
         m.slots = [{ name: 'text', kind: 'value', input: { name: 'text', type: 'STRING', opts: { multiline: true }, options: null } }];
         wbox.append(this.widgetRow(m, m.slots[0].input, 0, -1, false));
       }
+    } else if (sub) {
+      this.promotedWidgets(m, sub, savedIn, wbox);
     } else if (n.widgets_values !== undefined) {
       const vals = Array.isArray(n.widgets_values) ? n.widgets_values : Object.entries(n.widgets_values || {});
       for (const v of vals) wbox.append(h('div', { class: 'w raw', text: JSON.stringify(v) }));
@@ -230,6 +232,44 @@ export class GraphView extends EventTarget {
     const def = t && this.defs[t.type];
     const inp = def && inputList(def).find((i) => i.name === (e?.widget?.name ?? e?.name));
     return inp?.options || [];
+  }
+
+  /**
+   * promotedWidgets shows the widgets a subgraph instance promotes: boundary inputs wired to an
+   * inner widget, whose values are the instance's widgets_values in boundary order (8.3).
+   */
+  promotedWidgets(m, sub, savedIn, wbox) {
+    const links = normLinks(sub.links);
+    const inner = new Map((sub.nodes || []).map((x) => [String(x.id), x]));
+    const saved = Array.isArray(m.raw.widgets_values) ? m.raw.widgets_values : [];
+    (sub.inputs || []).forEach((bi, slot) => {
+      let target = null;
+      for (const l of links.values()) {
+        if (Number(l.origin) !== -10 || l.originSlot !== slot) continue;
+        const t = inner.get(String(l.target));
+        const e = (t?.inputs || []).find((i) => Number(i.link) === l.id);
+        if (e?.widget) {
+          target = { t, name: e.widget.name };
+          break;
+        }
+      }
+      if (!target) return;
+      const idef = this.defs[target.t.type];
+      const spec = idef && inputList(idef).find((i) => i.name === target.name);
+      const k = m.values.length;
+      let v = saved[k];
+      if (v === undefined && idef) {
+        const r = mapWidgetValues(idef, target.t.widgets_values, target.t.type);
+        v = r.values[r.slots.findIndex((x) => x.kind === 'value' && x.name === target.name)];
+      }
+      const inp = { ...(spec || { type: typeof v === 'number' ? 'FLOAT' : 'STRING', opts: {}, options: null }), name: bi.name };
+      inp.opts = { ...(inp.opts || {}), display_name: bi.label || bi.name };
+      m.slots.push({ name: bi.name, kind: 'value', input: inp });
+      m.values.push(v);
+      const row = this.widgetRow(m, inp, k, -1, savedIn.get(bi.name)?.link != null);
+      m.rows.set(bi.name, row);
+      wbox.append(row);
+    });
   }
 
   widgetRow(m, inp, vi, ci, linked) {

@@ -12,11 +12,13 @@ import (
 	"github.com/comfygo/comfygo/internal/tensor"
 )
 
-// EmbeddingFile is a loaded textual-inversion file: its tensors by name (sorted names, as
-// safetensors' load_file yields them).
+// EmbeddingFile is a loaded textual-inversion file: its tensors by name (safetensors: sorted
+// names, as load_file yields them; torch files: the dict's order), or Param for an A1111 file
+// ("string_to_param").
 type EmbeddingFile struct {
 	Names   []string
 	Tensors map[string]*tensor.Tensor
+	Param   *tensor.Tensor
 }
 
 // Select picks the tensor an encoder uses, with upstream load_embed's rules for a
@@ -24,6 +26,9 @@ type EmbeddingFile struct {
 // embeddings ("bundle_emb.*.string_to_param.*", then "bundle_emb.*.<key>", concatenated);
 // else the first tensor.
 func (e *EmbeddingFile) Select(key string) (*tensor.Tensor, error) {
+	if e.Param != nil {
+		return e.Param, nil
+	}
 	if t, ok := e.Tensors[key]; ok && key != "" {
 		return t, nil
 	}
@@ -67,11 +72,27 @@ func (e *EmbeddingFile) bundled(match func(string) bool) (*tensor.Tensor, error)
 	return out, nil
 }
 
-// LoadEmbeddingFile reads a textual-inversion file. Only .safetensors is supported: A1111 .pt
-// (pickle) and diffusers .bin files are refused with an error naming the limitation.
+// LoadEmbeddingFile reads a textual-inversion file: .safetensors, or a torch.save zip archive
+// (A1111 .pt, diffusers .bin) read by a restricted unpickler. Legacy non-zip torch files and
+// list-of-dicts layouts are refused with an error.
 func LoadEmbeddingFile(path string) (*EmbeddingFile, error) {
 	if !strings.EqualFold(filepath.Ext(path), ".safetensors") {
-		return nil, fmt.Errorf("embedding %q: only .safetensors embeddings are supported (pickled .pt/.bin are not; convert the file to safetensors)", filepath.Base(path))
+		if st, err := os.Stat(path); err == nil && st.Size() > maxTorchEmbedding {
+			return nil, fmt.Errorf("embedding %q: %d bytes is too large for a textual-inversion file", filepath.Base(path), st.Size())
+		}
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("embedding %q: %w", filepath.Base(path), err)
+		}
+		obj, err := loadTorchZip(raw)
+		if err != nil {
+			return nil, fmt.Errorf("embedding %q: %w", filepath.Base(path), err)
+		}
+		e, err := embeddingFromPickle(obj)
+		if err != nil {
+			return nil, fmt.Errorf("embedding %q: %w", filepath.Base(path), err)
+		}
+		return e, nil
 	}
 	f, err := safetensors.Open(path)
 	if err != nil {
@@ -88,6 +109,9 @@ func LoadEmbeddingFile(path string) (*EmbeddingFile, error) {
 	}
 	return e, nil
 }
+
+// maxTorchEmbedding bounds the torch files read whole into memory.
+const maxTorchEmbedding = 256 << 20
 
 // Embeddings finds and caches textual-inversion files in a list of directories, as upstream
 // load_embed does: every directory and each of its sub-directories is tried in turn, with NAME

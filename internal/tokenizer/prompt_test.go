@@ -243,9 +243,12 @@ func TestEmbeddings(t *testing.T) {
 	if c := plain.Tokenize("embedding:myemb").Chunks[0]; c[1].ID != 1000+len("embedding:myemb") {
 		t.Errorf("plain: %v", c.IDs()[:3])
 	}
-	// .pt is refused with a clear error, reported as a warning.
-	if _, err := LoadEmbeddingFile(filepath.Join(dir, "a.pt")); err == nil || !strings.Contains(err.Error(), "only .safetensors") {
-		t.Errorf("pt: %v", err)
+	// A legacy (non-zip) .pt is refused with a clear error.
+	if err := os.WriteFile(filepath.Join(dir, "legacy.pt"), []byte("\x80\x02legacy"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadEmbeddingFile(filepath.Join(dir, "legacy.pt")); err == nil || !strings.Contains(err.Error(), "legacy .pt files are not supported") {
+		t.Errorf("legacy pt: %v", err)
 	}
 }
 

@@ -165,7 +165,13 @@ func (c *conv) expand() error {
 	return nil
 }
 
+// maxExpandedNodes bounds subgraph expansion (nested instances multiply).
+const maxExpandedNodes = 1 << 20
+
 func (c *conv) addNode(sc *scope, n *WorkflowNode, chain []string) error {
+	if len(c.order) >= maxExpandedNodes {
+		return fmt.Errorf("workflow expands to more than %d nodes", maxExpandedNodes)
+	}
 	id := sc.prefix + n.ID
 	if _, dup := c.byID[id]; dup {
 		return nil // duplicate node id in one graph: the first wins, as in the frontend's map

@@ -1124,6 +1124,11 @@ func (c *conv) emit() (*Prompt, error) {
 					v = c.textReplace(s)
 				}
 			}
+			if si := schemaInput(x.ns, w.name); si != nil && si.Type == "CURVE" && v != nil {
+				// Newer frontends tag curve widget values.
+				node.Inputs.Set(w.name, map[string]any{"__type__": "CURVE", "__value__": v})
+				continue
+			}
 			node.Inputs.Set(w.name, wrapArray(v))
 		}
 		for i, li := range x.live {

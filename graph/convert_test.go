@@ -164,20 +164,20 @@ func TestConvertWorkflow(t *testing.T) {
 		},
 		{
 			// Dict-form widgets_values, forceInput dummy values of pre-1.16 files, array widget
-			// values wrapped in __value__, a node type the schema does not know.
+			// values wrapped in __value__ (curves tagged CURVE), a node type the schema does not know.
 			name: "dict_forceinput_array_unknown",
 			wf: `{"version": 0.4, "nodes": [
 			  {"id": 1, "type": "DictNode", "mode": 0, "outputs": [{"name": "FLOAT", "type": "FLOAT", "links": [1]}], "widgets_values": {"amount": 0.5, "mode": "b"}},
 			  {"id": 2, "type": "StringConcat", "mode": 0, "widgets_values": ["", "world"]},
 			  {"id": 3, "type": "StringConcat", "mode": 0, "widgets_values": ["hi"]},
-			  {"id": 4, "type": "ListNode", "mode": 0, "widgets_values": [[[0, 0], [1, 1.5]]]},
+			  {"id": 4, "type": "ListNode", "mode": 0, "widgets_values": [{"points": [[0, 0], [1, 1.5]]}, ["a", "c"]]},
 			  {"id": 5, "type": "MysteryNode", "mode": 0, "inputs": [{"name": "x", "type": "FLOAT", "link": 1}], "widgets_values": [1, 2]}],
 			 "links": [[1, 1, 0, 5, 0, "FLOAT"]]}`,
 			want: `{
 			 "1": {"inputs": {"mode": "b", "amount": 0.5, "extra": "x"}, "class_type": "DictNode", "_meta": {"title": "DictNode"}},
 			 "2": {"inputs": {"b": "world"}, "class_type": "StringConcat", "_meta": {"title": "StringConcat"}},
 			 "3": {"inputs": {"b": "hi"}, "class_type": "StringConcat", "_meta": {"title": "StringConcat"}},
-			 "4": {"inputs": {"points": {"__value__": [[0, 0], [1, 1.5]]}}, "class_type": "ListNode", "_meta": {"title": "ListNode"}},
+			 "4": {"inputs": {"curve": {"__type__": "CURVE", "__value__": {"points": [[0, 0], [1, 1.5]]}}, "tags": {"__value__": ["a", "c"]}}, "class_type": "ListNode", "_meta": {"title": "ListNode"}},
 			 "5": {"inputs": {"x": ["1", 0]}, "class_type": "MysteryNode", "_meta": {"title": "MysteryNode"}}}`,
 		},
 		{

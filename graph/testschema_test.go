@@ -94,7 +94,8 @@ var testSchema = SchemaMap{
 		{Name: "extra", Type: "STRING", Widget: true, Optional: true, Default: "x"},
 	}},
 	"ListNode": {Outputs: []string{"FLOAT"}, Inputs: []SchemaInput{
-		{Name: "points", Type: "CURVE", Widget: true},
+		{Name: "curve", Type: "CURVE", Widget: true},
+		{Name: "tags", Type: "COMBO", Widget: true, Options: []string{"a", "b", "c"}},
 	}},
 }
 

@@ -71,13 +71,7 @@ func TestModelBytesAndInspect(t *testing.T) {
 		t.Errorf("inspect: %v %v", ins, outs)
 	}
 	info, _ := f.Info("w")
-	for _, want := range []string{"location", "w.safetensors", "offset", "length", "com.microsoft"} {
-		if want == "com.microsoft" {
-			if bytes.Contains(b1, []byte(want)) {
-				t.Error("com.microsoft opset imported but unused")
-			}
-			continue
-		}
+	for _, want := range []string{"location", "w.safetensors", "offset", "length", "com.microsoft", "FusedMatMul"} {
 		if !bytes.Contains(b1, []byte(want)) {
 			t.Errorf("model lacks %q", want)
 		}
@@ -89,6 +83,12 @@ func TestModelBytesAndInspect(t *testing.T) {
 	b3, _ := m.Bytes()
 	if bytes.Contains(b3, []byte("batch")) || !bytes.Contains(b1, []byte("batch")) {
 		t.Error("SetDims did not replace the symbolic dim")
+	}
+	g := NewGraph("plain")
+	g.Output(g.Add(g.Input("a", Float, 1), g.ConstFloat(1)), "b")
+	pm, _ := g.Model()
+	if pb, _ := pm.Bytes(); bytes.Contains(pb, []byte("com.microsoft")) {
+		t.Error("com.microsoft opset imported but unused")
 	}
 	if _, _, err := Inspect([]byte{0xff}); err == nil {
 		t.Error("Inspect accepted garbage")

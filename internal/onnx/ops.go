@@ -94,9 +94,11 @@ func (g *Graph) Gemm(a, b, c Value, attrs Attrs) Value {
 }
 
 // Linear is torch.nn.Linear on the last axis of x (any rank): x·Wᵀ + b, with W [out,in] as
-// stored in checkpoints (the transpose of a constant is folded by ORT at load). b may be zero.
+// stored in checkpoints, as com.microsoft FusedMatMul(transB=1) (CPU and CUDA kernels): no
+// transposed copy of W is made at load, unlike MatMul(x, Transpose(W)), whose folded Transpose
+// doubled peak memory for fp16 checkpoints in BenchmarkOpenSession1GB. b may be zero.
 func (g *Graph) Linear(x, w, b Value) Value {
-	y := g.MatMul(x, g.Transpose(w, 1, 0))
+	y := g.OpDomain(MicrosoftDomain, "FusedMatMul", []Value{x, w}, Attrs{"transB": 1}, 1)[0]
 	if !b.IsZero() {
 		y = g.Add(y, b)
 	}

@@ -450,7 +450,14 @@ async function main() {
       await page.waitForFunction(() => Number(document.querySelector('#node-progress').getAttribute('aria-valuenow')) > 0, null, { timeout: 10000 });
       const total = Number(await page.locator('#total-progress').getAttribute('aria-valuenow'));
       assert.ok(total > 0 && total < 100, `prompt progress while sleeping: ${total}`);
+      // queue the same workflow again: it waits in the queue and can be removed from there
+      await page.keyboard.press('Control+Enter');
+      const pending = page.locator('#queue-list li:not(.running) button[aria-label="Remove from queue"]');
+      await pending.first().waitFor({ timeout: 10000 });
+      assert.equal(await page.locator('#queue-list li.running').count(), 1);
       await shot(page, '04-running.png');
+      await pending.first().click();
+      await page.waitForFunction(() => document.querySelectorAll('#queue-list button[aria-label="Remove from queue"]').length === 0, null, { timeout: 10000 });
       const t0 = Date.now();
       await page.keyboard.press('Escape');
       await page.waitForFunction(() => document.querySelector('#total-text').textContent === 'interrupted', null, { timeout: 10000 });
@@ -570,12 +577,10 @@ async function main() {
     }),
 
     check('keyboard: Escape interrupts; Tab reaches the queue and cancel buttons', async () => {
-      const n = posts.length;
       await page.locator('#canvas').focus();
+      const req = page.waitForRequest((r) => r.method() === 'POST' && new URL(r.url()).pathname.endsWith('/interrupt'), { timeout: 5000 });
       await page.keyboard.press('Escape');
-      await page.waitForFunction(() => true);
-      await new Promise((r) => setTimeout(r, 300));
-      assert.ok(posts.slice(n).some((p) => p.endsWith('/interrupt')), 'Escape posts /interrupt');
+      await req; // Escape posts /interrupt
       await page.locator('#save').focus();
       await page.keyboard.press('Tab');
       await page.keyboard.press('Tab');

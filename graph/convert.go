@@ -35,6 +35,18 @@ func ConvertWorkflow(wf *Workflow, s Schema) (*Prompt, error) {
 	return ConvertWorkflowWith(wf, s, ConvertOptions{})
 }
 
+// Deliberate differences from the frontend, where it would fail or lose data:
+//   - integer literals are kept digit for digit (JS rounds seeds beyond 2^53); float literals
+//     are rewritten the way JS prints them (8.0 -> 8);
+//   - a link id missing from the links table, or a link from a node that does not exist,
+//     counts as unconnected (the frontend throws);
+//   - a muted subgraph instance feeding a node drops that input (the frontend throws);
+//   - an instance nested inside a subgraph is not expanded when muted/bypassed (the frontend
+//     only checks root instances);
+//   - legacy group nodes (workflow>Name) are an error; LoadAny then falls back to an
+//     embedded API prompt when there is one;
+//   - nested object values (e.g. curve data) are maps, so their key order is not kept.
+//
 // ConvertWorkflowWith is ConvertWorkflow with options.
 func ConvertWorkflowWith(wf *Workflow, s Schema, opts ConvertOptions) (p *Prompt, err error) {
 	if wf == nil {

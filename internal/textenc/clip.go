@@ -106,9 +106,6 @@ func (c *CLIP) WithLastLayer(layer int) models.CLIP {
 	return &n
 }
 
-// LastLayer is the CLIPSetLastLayer value (0 = defaults).
-func (c *CLIP) LastLayer() int { return c.layer }
-
 // tokenize runs one encoder's tokenizer on text.
 func (c *CLIP) tokenize(e *Encoder, text string) []tokenizer.Chunk {
 	tk := &tokenizer.Tokenizer{Words: c.words, Pad: e.Role.Pad}

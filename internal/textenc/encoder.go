@@ -133,16 +133,7 @@ func NewEncoder(f *safetensors.File, prefix, layout string, role Role, heads int
 	} else {
 		return nil, fmt.Errorf("text encoder %s: no %q", role.Name, prefix+fc1)
 	}
-	for _, k := range f.Keys() {
-		if !strings.HasPrefix(k, prefix) {
-			continue
-		}
-		if m := layerRe.FindStringSubmatch(k[len(prefix):]); m != nil {
-			if n, _ := strconv.Atoi(m[1]); n+1 > e.Layers {
-				e.Layers = n + 1
-			}
-		}
-	}
+	e.Layers = countLayers(f, prefix)
 	if e.Layers == 0 {
 		return nil, fmt.Errorf("text encoder %s: no layers under %q", role.Name, prefix)
 	}
@@ -179,49 +170,65 @@ func NewEncoder(f *safetensors.File, prefix, layout string, role Role, heads int
 	return e, nil
 }
 
+// countLayers is one more than the highest layer index under prefix.
+func countLayers(f *safetensors.File, prefix string) int {
+	n := 0
+	for _, k := range f.Keys() {
+		if !strings.HasPrefix(k, prefix) {
+			continue
+		}
+		if m := layerRe.FindStringSubmatch(k[len(prefix):]); m != nil {
+			if i, _ := strconv.Atoi(m[1]); i+1 > n {
+				n = i + 1
+			}
+		}
+	}
+	return n
+}
+
 // buildNames fills the ComfyUI-internal names ("clip_l.transformer.text_model.encoder.layers.0.
 // self_attn.q_proj.weight", ...) and the checkpoint tensor behind each.
 func (e *Encoder) buildNames() {
 	e.internal = map[string]target{}
 	in := e.Role.Name + ".transformer.text_model."
-	add := func(name, key string, rows [2]int, tr bool) {
-		e.internal[name] = target{key: e.prefix + key, rows: rows, transposed: tr}
+	add := func(name, key string, rows [2]int) {
+		e.internal[name] = target{key: e.prefix + key, rows: rows}
 	}
 	whole := [2]int{}
 	if e.layout == LayoutHF {
-		add(in+"embeddings.token_embedding.weight", "embeddings.token_embedding.weight", whole, false)
-		add(in+"embeddings.position_embedding.weight", "embeddings.position_embedding.weight", whole, false)
+		add(in+"embeddings.token_embedding.weight", "embeddings.token_embedding.weight", whole)
+		add(in+"embeddings.position_embedding.weight", "embeddings.position_embedding.weight", whole)
 		for i := 0; i < e.Layers; i++ {
 			b := fmt.Sprintf("encoder.layers.%d.", i)
 			for _, s := range []string{"layer_norm1", "layer_norm2", "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.out_proj", "mlp.fc1", "mlp.fc2"} {
-				add(in+b+s+".weight", b+s+".weight", whole, false)
-				add(in+b+s+".bias", b+s+".bias", whole, false)
+				add(in+b+s+".weight", b+s+".weight", whole)
+				add(in+b+s+".bias", b+s+".bias", whole)
 			}
 		}
-		add(in+"final_layer_norm.weight", "final_layer_norm.weight", whole, false)
-		add(in+"final_layer_norm.bias", "final_layer_norm.bias", whole, false)
+		add(in+"final_layer_norm.weight", "final_layer_norm.weight", whole)
+		add(in+"final_layer_norm.bias", "final_layer_norm.bias", whole)
 		if e.projKey != "" {
 			e.internal[e.Role.Name+".transformer.text_projection.weight"] = target{key: e.projKey}
 		}
 	} else {
-		add(in+"embeddings.token_embedding.weight", "token_embedding.weight", whole, false)
-		add(in+"embeddings.position_embedding.weight", "positional_embedding", whole, false)
+		add(in+"embeddings.token_embedding.weight", "token_embedding.weight", whole)
+		add(in+"embeddings.position_embedding.weight", "positional_embedding", whole)
 		d := e.D
 		for i := 0; i < e.Layers; i++ {
 			b := fmt.Sprintf("encoder.layers.%d.", i)
 			r := fmt.Sprintf("transformer.resblocks.%d.", i)
 			for hf, oc := range map[string]string{"layer_norm1": "ln_1", "layer_norm2": "ln_2", "self_attn.out_proj": "attn.out_proj", "mlp.fc1": "mlp.c_fc", "mlp.fc2": "mlp.c_proj"} {
-				add(in+b+hf+".weight", r+oc+".weight", whole, false)
-				add(in+b+hf+".bias", r+oc+".bias", whole, false)
+				add(in+b+hf+".weight", r+oc+".weight", whole)
+				add(in+b+hf+".bias", r+oc+".bias", whole)
 			}
 			for j, p := range []string{"q_proj", "k_proj", "v_proj"} {
 				rows := [2]int{j * d, (j + 1) * d}
-				add(in+b+"self_attn."+p+".weight", r+"attn.in_proj_weight", rows, false)
-				add(in+b+"self_attn."+p+".bias", r+"attn.in_proj_bias", rows, false)
+				add(in+b+"self_attn."+p+".weight", r+"attn.in_proj_weight", rows)
+				add(in+b+"self_attn."+p+".bias", r+"attn.in_proj_bias", rows)
 			}
 		}
-		add(in+"final_layer_norm.weight", "ln_final.weight", whole, false)
-		add(in+"final_layer_norm.bias", "ln_final.bias", whole, false)
+		add(in+"final_layer_norm.weight", "ln_final.weight", whole)
+		add(in+"final_layer_norm.bias", "ln_final.bias", whole)
 		if e.projKey != "" {
 			e.internal[e.Role.Name+".transformer.text_projection.weight"] = target{key: e.projKey, transposed: true}
 		}
@@ -244,15 +251,15 @@ func (e *Encoder) Target(name string) (key string, rows [2]int, transposed bool,
 	return t.key, t.rows, t.transposed, ok
 }
 
+// appliedPatch is one patch with the checkpoint tensor region it targets.
+type appliedPatch struct {
+	wp models.WeightPatch
+	tg target
+}
+
 // patchesFor collects the patches that apply to this encoder, by checkpoint key. Patches may be
 // keyed by internal names (delta shaped like the internal weight) or by checkpoint keys (delta
 // shaped like the stored tensor).
-type appliedPatch struct {
-	wp  models.WeightPatch
-	tg  target
-	int bool // keyed by an internal name
-}
-
 func (e *Encoder) patchesFor(p models.Patches) map[string][]appliedPatch {
 	out := map[string][]appliedPatch{}
 	keys := make([]string, 0, len(p))
@@ -262,9 +269,8 @@ func (e *Encoder) patchesFor(p models.Patches) map[string][]appliedPatch {
 	sort.Strings(keys)
 	for _, k := range keys {
 		var tg target
-		isInt := false
 		if t, ok := e.internal[k]; ok {
-			tg, isInt = t, true
+			tg = t
 		} else if strings.HasPrefix(k, e.prefix) {
 			if _, ok := e.file.Info(k); !ok {
 				continue
@@ -274,7 +280,7 @@ func (e *Encoder) patchesFor(p models.Patches) map[string][]appliedPatch {
 			continue
 		}
 		for _, wp := range p[k] {
-			out[tg.key] = append(out[tg.key], appliedPatch{wp: wp, tg: tg, int: isInt})
+			out[tg.key] = append(out[tg.key], appliedPatch{wp: wp, tg: tg})
 		}
 	}
 	return out
@@ -503,10 +509,8 @@ func (e *Encoder) build(v *variant, ps map[string][]appliedPatch) error {
 	return nil
 }
 
-// Graph builds the encoder's ONNX model (no patches): input "embeds" [77,D], output
-// "hidden_states" [L,77,D].
-func (e *Encoder) Graph() (*onnx.Model, error) { return e.graph(nil) }
-
+// graph builds the encoder's ONNX model: input "embeds" [77,D], output "hidden_states"
+// [L,77,D]; patched weights are merged in.
 func (e *Encoder) graph(ps map[string][]appliedPatch) (*onnx.Model, error) {
 	g := onnx.NewGraph("clip_" + e.Role.Name)
 	T, D, H := tokenizer.ChunkLen, e.D, e.Heads
@@ -540,28 +544,17 @@ func (e *Encoder) graph(ps map[string][]appliedPatch) (*onnx.Model, error) {
 	}
 	var outs []onnx.Value
 	for i := 0; i < e.Layers; i++ {
-		var ln1w, ln1b, ln2w, ln2b, q, k, vv, ow, ob, f1w, f1b, f2w, f2b string
-		if e.layout == LayoutHF {
-			b := fmt.Sprintf("%sencoder.layers.%d.", e.prefix, i)
-			ln1w, ln1b, ln2w, ln2b = b+"layer_norm1.weight", b+"layer_norm1.bias", b+"layer_norm2.weight", b+"layer_norm2.bias"
-			q, k, vv = b+"self_attn.q_proj.", b+"self_attn.k_proj.", b+"self_attn.v_proj."
-			ow, ob = b+"self_attn.out_proj.weight", b+"self_attn.out_proj.bias"
-			f1w, f1b, f2w, f2b = b+"mlp.fc1.weight", b+"mlp.fc1.bias", b+"mlp.fc2.weight", b+"mlp.fc2.bias"
-		} else {
-			b := fmt.Sprintf("%stransformer.resblocks.%d.", e.prefix, i)
-			ln1w, ln1b, ln2w, ln2b = b+"ln_1.weight", b+"ln_1.bias", b+"ln_2.weight", b+"ln_2.bias"
-			q = b + "attn.in_proj_"
-			ow, ob = b+"attn.out_proj.weight", b+"attn.out_proj.bias"
-			f1w, f1b, f2w, f2b = b+"mlp.c_fc.weight", b+"mlp.c_fc.bias", b+"mlp.c_proj.weight", b+"mlp.c_proj.bias"
-		}
-		h := g.LayerNorm(x, wp(ln1w), wp(ln1b), 1e-5)
+		// Weights by ComfyUI-internal name; OpenCLIP's q/k/v all name the packed in_proj tensor.
+		b := fmt.Sprintf("%s.transformer.text_model.encoder.layers.%d.", e.Role.Name, i)
+		w := func(n string) onnx.Value { return wp(e.internal[b+n].key) }
+		h := g.LayerNorm(x, w("layer_norm1.weight"), w("layer_norm1.bias"), 1e-5)
 		var qv, kv, vvv onnx.Value
 		if e.layout == LayoutHF {
-			qv = g.Linear(h, wp(q+"weight"), wp(q+"bias"))
-			kv = g.Linear(h, wp(k+"weight"), wp(k+"bias"))
-			vvv = g.Linear(h, wp(vv+"weight"), wp(vv+"bias"))
+			qv = g.Linear(h, w("self_attn.q_proj.weight"), w("self_attn.q_proj.bias"))
+			kv = g.Linear(h, w("self_attn.k_proj.weight"), w("self_attn.k_proj.bias"))
+			vvv = g.Linear(h, w("self_attn.v_proj.weight"), w("self_attn.v_proj.bias"))
 		} else {
-			qkv := g.Linear(h, wp(q+"weight"), wp(q+"bias"))
+			qkv := g.Linear(h, w("self_attn.q_proj.weight"), w("self_attn.q_proj.bias"))
 			parts := g.Split(qkv, 1, int64(D), int64(D), int64(D))
 			qv, kv, vvv = parts[0], parts[1], parts[2]
 		}
@@ -571,15 +564,15 @@ func (e *Encoder) graph(ps map[string][]appliedPatch) (*onnx.Model, error) {
 		s := g.Add(g.Mul(g.MatMul(qh, kh), scale), maskV)
 		a := g.MatMul(g.Softmax(s, -1), vh)                        // [H,T,hd]
 		a = g.Reshape(g.Transpose(a, 1, 0, 2), int64(T), int64(D)) // [T,D]
-		x = g.Add(x, g.Linear(a, wp(ow), wp(ob)))
-		h = g.LayerNorm(x, wp(ln2w), wp(ln2b), 1e-5)
-		h = g.Linear(h, wp(f1w), wp(f1b))
+		x = g.Add(x, g.Linear(a, w("self_attn.out_proj.weight"), w("self_attn.out_proj.bias")))
+		h = g.LayerNorm(x, w("layer_norm2.weight"), w("layer_norm2.bias"), 1e-5)
+		h = g.Linear(h, w("mlp.fc1.weight"), w("mlp.fc1.bias"))
 		if e.Role.Activation == "quick_gelu" {
 			h = g.QuickGelu(h)
 		} else {
 			h = g.Gelu(h)
 		}
-		x = g.Add(x, g.Linear(h, wp(f2w), wp(f2b)))
+		x = g.Add(x, g.Linear(h, w("mlp.fc2.weight"), w("mlp.fc2.bias")))
 		outs = append(outs, g.Unsqueeze(x, 0))
 	}
 	g.Output(g.Concat(0, outs...), "hidden_states")
@@ -752,6 +745,7 @@ func (e *Encoder) EncodeChunks(ctx context.Context, chunks []tokenizer.Chunk, la
 	cond := tensor.New(1, T*len(chunks), D)
 	var pooled []float32
 	var empty []float32
+	weighted := anyWeighted(chunks)
 	for k, c := range chunks {
 		co, err := e.run(ctx, v, c)
 		if err != nil {
@@ -761,7 +755,7 @@ func (e *Encoder) EncodeChunks(ctx context.Context, chunks []tokenizer.Chunk, la
 			pooled = e.pooled(v, co)
 		}
 		z := e.selectLayer(v, co.hidden, sel)
-		if anyWeighted(chunks) {
+		if weighted {
 			if empty == nil {
 				if empty, err = e.emptyState(ctx, v, sel); err != nil {
 					return nil, nil, err

@@ -161,15 +161,7 @@ func describe(f *safetensors.File, prefix, layout string) (found, error) {
 	if info, ok := f.Info(prefix + tok); ok && len(info.Shape) == 2 {
 		fd.width = info.Shape[1]
 	}
-	for _, k := range f.Keys() {
-		if strings.HasPrefix(k, prefix) {
-			if m := layerRe.FindStringSubmatch(k[len(prefix):]); m != nil {
-				if n, _ := strconv.Atoi(m[1]); n+1 > fd.layers {
-					fd.layers = n + 1
-				}
-			}
-		}
-	}
+	fd.layers = countLayers(f, prefix)
 	return fd, nil
 }
 

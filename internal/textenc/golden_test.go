@@ -136,4 +136,27 @@ func TestGoldenCLIP(t *testing.T) {
 		t.Fatal(err)
 	}
 	closeTo(t, "CLIPSetLastLayer(-2)", enc.Cond.Data, pen[:n], 1e-4, 1e-4)
+
+	// End-to-end graph: CLIPTextEncode(positive ids) and CLIPTextEncode("").
+	e2e := open(t, filepath.Join(dir, "end_to_end.safetensors"))
+	for _, c := range []struct{ name, text string }{{"positive", "320 1125 539 320 2368"}, {"negative", ""}} {
+		enc, err := clip.Encode(ctx, c.text, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range []string{"cond", "pooled"} {
+			want, err := e2e.Float32(c.name + "." + k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := enc.Cond
+			if k == "pooled" {
+				got = enc.Pooled
+			}
+			if fmt.Sprint(got.Shape) != fmt.Sprint(want.Shape) {
+				t.Fatalf("%s.%s shape %v, want %v", c.name, k, got.Shape, want.Shape)
+			}
+			closeTo(t, "end_to_end "+c.name+"."+k, got.Data, want.Data, 1e-4, 1e-4)
+		}
+	}
 }

@@ -387,6 +387,25 @@ func TestOriginAndAuth(t *testing.T) {
 	}
 	conn.Close()
 
+	// DNS rebinding: a loopback-only server refuses foreign Host names, even same-origin ones.
+	lo := newTestServer(t, "", func(c *Config) { c.LoopbackOnly = true })
+	if code, _ := lo.do(t, "GET", "/system_stats", nil); code != 200 {
+		t.Errorf("loopback host: %d", code)
+	}
+	req0, _ := http.NewRequest("POST", lo.URL+"/prompt", strings.NewReader(`{}`))
+	req0.Host = "evil.example:" + strings.Split(lo.Host, ":")[1]
+	req0.Header.Set("Origin", "http://"+req0.Host)
+	if resp, err := http.DefaultClient.Do(req0); err != nil || resp.StatusCode != 403 {
+		t.Errorf("rebinding host allowed: %v %v", err, resp)
+	} else {
+		resp.Body.Close()
+	}
+	for h, ok := range map[string]bool{"localhost:8188": true, "127.0.0.2": true, "[::1]:80": true, "app.localhost": true, "evil.example": false, "127.0.0.1.nip.io": false} {
+		if loopbackHost(h) != ok {
+			t.Errorf("loopbackHost(%q) != %v", h, ok)
+		}
+	}
+
 	cors := newTestServer(t, "", func(c *Config) { c.CORSOrigin = "*" })
 	req, _ := http.NewRequest("POST", cors.URL+"/prompt", strings.NewReader(`{"prompt": {"1": {"class_type": "WebTestText", "inputs": {"value": 1}}}}`))
 	req.Header.Set("Origin", "http://elsewhere.example")
@@ -487,5 +506,94 @@ func TestQueueOrderingAndHistoryPaging(t *testing.T) {
 	ts.getJSON(t, "/history", &hist)
 	if len(hist) != 0 {
 		t.Errorf("after clear %d", len(hist))
+	}
+}
+
+// TestFrontendBootSequence replays the calls the official ComfyUI frontend (1.3x) makes while
+// it boots (server-api.md §1.14), with its Comfy-User header, and checks each answer's shape.
+func TestFrontendBootSequence(t *testing.T) {
+	fe := t.TempDir()
+	os.WriteFile(filepath.Join(fe, "index.html"), []byte("<html></html>"), 0o644)
+	ts := newTestServer(t, "", func(c *Config) { c.FrontEndRoot = fe })
+	type call struct {
+		method, path string
+		codes        []int
+		shape        string // "object", "array", "any"
+	}
+	calls := []call{
+		{"GET", "/", []int{200}, ""},
+		{"GET", "/api/users", []int{200}, "object"},
+		{"GET", "/api/settings", []int{200}, "object"},
+		{"GET", "/api/i18n", []int{200}, "object"},
+		{"GET", "/api/system_stats", []int{200}, "object"},
+		{"GET", "/api/extensions", []int{200}, "array"},
+		{"GET", "/api/object_info", []int{200}, "object"},
+		{"GET", "/api/embeddings", []int{200}, "array"},
+		{"GET", "/api/userdata?dir=workflows&recurse=true&split=false&full_info=true", []int{200, 404}, ""},
+		{"GET", "/api/userdata?dir=subgraphs&recurse=true&split=false&full_info=true", []int{200, 404}, ""},
+		{"GET", "/api/userdata/user.css", []int{404}, ""},
+		{"GET", "/api/userdata/comfy.templates.json", []int{404}, ""},
+		{"GET", "/api/workflow_templates", []int{200}, "object"},
+		{"GET", "/templates/index.json", []int{404}, ""},
+		{"GET", "/api/global_subgraphs", []int{200}, "object"},
+		{"GET", "/api/queue", []int{200}, "object"},
+		{"GET", "/api/history?max_items=64", []int{200}, "object"},
+		{"GET", "/api/jobs?status=in_progress,pending&limit=200&offset=0", []int{200}, "object"},
+		{"GET", "/api/jobs?status=completed,failed,cancelled&limit=64&offset=0", []int{200}, "object"},
+		{"GET", "/internal/folder_paths", []int{200}, "object"},
+		{"GET", "/api/experiment/models", []int{200}, "array"},
+		{"GET", "/api/experiment/models/checkpoints", []int{200}, "array"},
+		{"GET", "/internal/logs/raw", []int{200}, "object"},
+		{"POST", "/api/settings/Comfy.TutorialCompleted", []int{200}, ""},
+		{"GET", "/api/prompt", []int{200}, "object"},
+	}
+	for _, c := range calls {
+		var body any
+		if c.method == "POST" {
+			body = "true"
+		}
+		code, b := ts.do(t, c.method, c.path, body, "Comfy-User", "", "Origin", "http://"+ts.Host)
+		okCode := false
+		for _, w := range c.codes {
+			okCode = okCode || code == w
+		}
+		if !okCode {
+			t.Errorf("%s %s: %d %.100s", c.method, c.path, code, b)
+			continue
+		}
+		switch c.shape {
+		case "object", "array":
+			var v any
+			if err := json.Unmarshal(b, &v); err != nil {
+				t.Errorf("%s: not JSON: %.100s", c.path, b)
+				continue
+			}
+			_, isObj := v.(map[string]any)
+			_, isArr := v.([]any)
+			if c.shape == "object" && !isObj || c.shape == "array" && !isArr {
+				t.Errorf("%s: want %s, got %.100s", c.path, c.shape, b)
+			}
+		}
+	}
+	// The websocket: status with sid, feature_flags handshake, logs subscription.
+	ws := dialWS(t, ts, "")
+	if len(ws.sid) != 32 {
+		t.Errorf("generated sid %q", ws.sid)
+	}
+	ws.conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"feature_flags","data":{"supports_preview_metadata":true,"supports_manager_v4_ui":true,"supports_progress_text_metadata":true}}`))
+	if m := ws.next(t, 5*time.Second); m.Type != "feature_flags" || m.Data["max_upload_size"] == nil || m.Data["extension"] != nil {
+		t.Errorf("feature flags %s", m.Raw)
+	}
+	if code, _ := ts.do(t, "PATCH", "/internal/logs/subscribe", map[string]any{"clientId": ws.sid, "enabled": true}); code != 200 {
+		t.Errorf("logs subscribe: %d", code)
+	}
+	ts.cfg.Logs.Write([]byte("hello log\n"))
+	if m := ws.next(t, 5*time.Second); m.Type != "logs" {
+		t.Errorf("logs message %s", m.Raw)
+	}
+	// Reconnecting with the sid keeps it.
+	again := dialWS(t, ts, ws.sid)
+	if again.sid != ws.sid {
+		t.Errorf("reconnect sid %q", again.sid)
 	}
 }

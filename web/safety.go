@@ -42,6 +42,10 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 // the CORS headers), the body size limit and ComfyUI's cache headers.
 func (s *Server) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.cfg.LoopbackOnly && !loopbackHost(r.Host) {
+			http.Error(w, "403 Forbidden: this server only answers requests for a loopback host name (DNS rebinding protection)", http.StatusForbidden)
+			return
+		}
 		if s.cfg.CORSOrigin != "" {
 			h := w.Header()
 			h.Set("Access-Control-Allow-Origin", s.cfg.CORSOrigin)
@@ -176,6 +180,16 @@ func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
 		return true
 	}
 	return false
+}
+
+// loopbackHost reports whether a Host header names a loopback host (localhost, *.localhost,
+// 127.0.0.0/8, ::1). An empty Host (HTTP/1.0) is accepted.
+func loopbackHost(hostport string) bool {
+	if hostport == "" {
+		return true
+	}
+	h, _ := splitHostPort(strings.ToLower(hostport))
+	return IsLoopback(h) || strings.HasSuffix(h, ".localhost")
 }
 
 // IsLoopback reports whether listen address host is a loopback address (or "localhost").

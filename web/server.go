@@ -43,6 +43,9 @@ type Config struct {
 	AuthToken string
 	// CORSOrigin, when set, replaces the origin check by CORS headers allowing that origin.
 	CORSOrigin string
+	// LoopbackOnly (set when listening on a loopback address) refuses requests whose Host is not
+	// a loopback name or address: a DNS-rebinding page cannot reach the server.
+	LoopbackOnly bool
 	// MaxUploadSize limits request bodies in bytes (default 100 MiB).
 	MaxUploadSize int64
 	// MaxHistory caps the history (default 10000, like ComfyUI).

@@ -111,6 +111,7 @@ func runServe(args []string) int {
 		TemplatesRoot: *templates,
 		AuthToken:     *authToken,
 		CORSOrigin:    *cors,
+		LoopbackOnly:  web.IsLoopback(*listen),
 		MaxUploadSize: int64(*maxUpload * (1 << 20)),
 		Argv:          append([]string{filepath.Base(os.Args[0])}, os.Args[1:]...),
 		Log:           log,

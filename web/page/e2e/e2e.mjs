@@ -63,6 +63,9 @@ async function waitHTTP(url, ms, proc) {
 async function startServer() {
   if (process.env.COMFYGO_URL) return process.env.COMFYGO_URL.replace(/\/$/, '');
   let bin = process.env.COMFYGO_BIN;
+  if (!bin && !existsSync(join(here, '..', 'dist', 'app.js'))) {
+    throw new Error('web/page/dist is not built: run `npm run build` (or `npm test`) first, so that go build embeds the page');
+  }
   if (!bin) {
     bin = join(tmp, 'comfygo');
     log('go build ./cmd/comfygo');

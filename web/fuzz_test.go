@@ -6,9 +6,9 @@ import (
 	"net/url"
 	"path/filepath"
 	"runtime"
-	"time"
 	"strings"
 	"testing"
+	"time"
 )
 
 // FuzzPostPrompt: any body gets 200, 400 or 413 — never a panic or a 5xx.

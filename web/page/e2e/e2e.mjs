@@ -85,9 +85,18 @@ async function startServer() {
   let out = '';
   proc.stdout.on('data', (b) => (out += b));
   proc.stderr.on('data', (b) => (out += b));
-  cleanups.push(() => {
+  const stop = () => {
     if (proc.exitCode === null) proc.kill('SIGTERM');
-  });
+  };
+  cleanups.push(stop);
+  // a test run killed from outside (timeout, Ctrl+C) must not leave the server behind
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+    process.once(sig, () => {
+      stop();
+      rmSync(tmp, { recursive: true, force: true });
+      process.exit(130);
+    });
+  }
   const url = `http://127.0.0.1:${port}`;
   try {
     await waitHTTP(url + '/object_info', 30000, proc);

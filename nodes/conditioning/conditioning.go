@@ -71,6 +71,16 @@ func init() {
 			Execute:  conditioningCombine,
 		},
 		&nodes.Def{
+			Name: "ConditioningAverage", DisplayName: "ConditioningAverage", Category: "conditioning",
+			Required: []nodes.Input{
+				{Name: "conditioning_to", Type: nodes.TypeCond},
+				{Name: "conditioning_from", Type: nodes.TypeCond},
+				{Name: "conditioning_to_strength", Type: nodes.TypeFloat, Default: 1.0, Min: 0.0, Max: 1.0, Step: 0.01},
+			},
+			Outputs: []nodes.Output{{Type: nodes.TypeCond}},
+			Execute: conditioningAverage,
+		},
+		&nodes.Def{
 			Name: "ConditioningConcat", DisplayName: "Conditioning (Concat)", Category: "conditioning",
 			Required: []nodes.Input{{Name: "conditioning_to", Type: nodes.TypeCond}, {Name: "conditioning_from", Type: nodes.TypeCond}},
 			Outputs:  []nodes.Output{{Type: nodes.TypeCond}},
@@ -217,6 +227,63 @@ func conditioningConcat(ctx *nodes.Context, in nodes.Inputs) (nodes.Result, erro
 		}
 		n := copyEntry(e)
 		n.Cond = c
+		out = append(out, n)
+	}
+	return nodes.Out(out)
+}
+
+func conditioningAverage(ctx *nodes.Context, in nodes.Inputs) (nodes.Result, error) {
+	to, err := condInput(in, "conditioning_to")
+	if err != nil {
+		return nodes.Result{}, err
+	}
+	from, err := condInput(in, "conditioning_from")
+	if err != nil {
+		return nodes.Result{}, err
+	}
+	if len(from) == 0 {
+		return nodes.Result{}, fmt.Errorf("ConditioningAverage: conditioning_from is empty")
+	}
+	if len(from) > 1 {
+		ctx.Env.Logger().Warn("Warning: ConditioningAverage conditioning_from contains more than 1 cond, only the first one will actually be applied to conditioning_to.")
+	}
+	s := float32(in.Float("conditioning_to_strength"))
+	cf, pf := from[0].Cond, from[0].Pooled
+	out := make(nodes.Conditioning, 0, len(to))
+	for _, e := range to {
+		t1 := e.Cond
+		if t1 == nil || cf == nil || len(t1.Shape) != 3 || len(cf.Shape) != 3 || t1.Shape[2] != cf.Shape[2] {
+			return nodes.Result{}, fmt.Errorf("ConditioningAverage: cannot average conditionings of shapes %v and %v", shapeOf(t1), shapeOf(cf))
+		}
+		// t0 = cond_from cut or zero-padded to t1's token count (batch 0 of cond_from).
+		B, T, D := t1.Shape[0], t1.Shape[1], t1.Shape[2]
+		tf := min(T, cf.Shape[1])
+		tw := tensor.New(t1.Shape...)
+		for b := 0; b < B; b++ {
+			for i := 0; i < T*D; i++ {
+				var v0 float32
+				if i < tf*D {
+					v0 = cf.Data[i]
+				}
+				tw.Data[b*T*D+i] = t1.Data[b*T*D+i]*s + v0*(1-s)
+			}
+		}
+		n := copyEntry(e)
+		n.Cond = tw
+		pt := e.Pooled
+		if pt == nil {
+			pt = pf
+		}
+		switch {
+		case pf != nil && pt != nil && pt.Len() == pf.Len():
+			p := tensor.New(pt.Shape...)
+			for i := range p.Data {
+				p.Data[i] = pt.Data[i]*s + pf.Data[i]*(1-s)
+			}
+			n.Pooled = p
+		case pf != nil:
+			n.Pooled = pf
+		}
 		out = append(out, n)
 	}
 	return nodes.Out(out)

@@ -65,6 +65,7 @@ func TestDefinitions(t *testing.T) {
 		"ConditioningConcat":        {"conditioning_to", "conditioning_from"},
 		"ConditioningSetArea":       {"conditioning", "width", "height", "x", "y", "strength"},
 		"ConditioningZeroOut":       {"conditioning"},
+		"ConditioningAverage":       {"conditioning_to", "conditioning_from", "conditioning_to_strength"},
 		"CLIPLoader":                {"clip_name", "type"},
 		"DualCLIPLoader":            {"clip_name1", "clip_name2", "type"},
 	}
@@ -140,6 +141,16 @@ func TestConditioningOps(t *testing.T) {
 	}
 	if a[0].Options["strength"] != 0.5 || a[0].Options["area"] != nil {
 		t.Error("set area mutated its input")
+	}
+	// Average: from is cut/zero-padded to to's length; pooled mixed.
+	long := nodes.Conditioning{{Cond: tensor.FromData([]float32{10, 20, 30, 40, 50, 60}, 1, 3, 2), Pooled: tensor.FromData([]float32{1}, 1, 1)}}
+	c = run(t, "ConditioningAverage", nodes.Inputs{"conditioning_to": a, "conditioning_from": long, "conditioning_to_strength": 0.25}).Outputs[0].(nodes.Conditioning)
+	if !reflect.DeepEqual(c[0].Cond.Data, []float32{7.75, 15.5, 23.25, 31}) || c[0].Pooled.Data[0] != 5*0.25+1*0.75 {
+		t.Errorf("average %v %v", c[0].Cond.Data, c[0].Pooled.Data)
+	}
+	c = run(t, "ConditioningAverage", nodes.Inputs{"conditioning_to": long, "conditioning_from": a, "conditioning_to_strength": 0.5}).Outputs[0].(nodes.Conditioning)
+	if !reflect.DeepEqual(c[0].Cond.Data, []float32{5.5, 11, 16.5, 22, 25, 30}) {
+		t.Errorf("average padded %v", c[0].Cond.Data)
 	}
 	c = run(t, "ConditioningZeroOut", nodes.Inputs{"conditioning": a}).Outputs[0].(nodes.Conditioning)
 	if !reflect.DeepEqual(c[0].Cond.Data, []float32{0, 0, 0, 0}) || !reflect.DeepEqual(c[0].Pooled.Data, []float32{0}) || a[0].Cond.Data[0] != 1 || a[0].Pooled.Data[0] != 5 {

@@ -149,7 +149,7 @@ func (q *queue) nextNumber(front bool) (float64, uint64) {
 	defer q.mu.Unlock()
 	n := q.counter
 	q.counter++
-	if front {
+	if front && n > 0 { // the very first front number is 0, not -0
 		return -float64(n), q.counter
 	}
 	return float64(n), q.counter

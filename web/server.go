@@ -113,6 +113,11 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("create folder %s: %w", d, err)
 		}
 	}
+	if cfg.FrontEndRoot != "" {
+		if _, err := os.Stat(filepath.Join(cfg.FrontEndRoot, "index.html")); err != nil {
+			return nil, fmt.Errorf("--front-end-root %s: no index.html (point it at the frontend's dist folder): %w", cfg.FrontEndRoot, err)
+		}
+	}
 	if cfg.DBPath == "" {
 		cfg.DBPath = filepath.Join(f.User, "comfygo.db")
 	}
@@ -176,7 +181,7 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
 
 // Serve is ListenAndServe on an existing listener.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	hs := &http.Server{Handler: s.h, ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
+	hs := &http.Server{Handler: s.h, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {

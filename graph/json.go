@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -549,11 +550,22 @@ func appendFloat(b []byte, f float64) []byte {
 	case f < -1.7976931348623157e308:
 		return append(b, "-Infinity"...)
 	}
+	// Python's float repr: shortest digits, fixed notation for exponents -4..15, else
+	// d.ddde+XX; a fixed-notation integer keeps ".0" (the float literal form).
+	exp := 0
+	if f != 0 {
+		e := strconv.FormatFloat(f, 'e', -1, 64)
+		if i := strings.LastIndexByte(e, 'e'); i >= 0 {
+			exp, _ = strconv.Atoi(e[i+1:])
+		}
+	}
+	if exp < -4 || exp >= 16 {
+		return strconv.AppendFloat(b, f, 'e', -1, 64)
+	}
 	start := len(b)
-	b = strconv.AppendFloat(b, f, 'g', -1, 64)
-	// Keep the float literal form (Python writes 1.0, not 1).
+	b = strconv.AppendFloat(b, f, 'f', -1, 64)
 	for _, c := range b[start:] {
-		if c == '.' || c == 'e' || c == 'E' {
+		if c == '.' {
 			return b
 		}
 	}

@@ -12,7 +12,7 @@
 
 import { chromium } from 'playwright-core';
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -60,6 +60,8 @@ async function waitHTTP(url, ms, proc) {
   throw new Error(`${url} did not answer within ${ms} ms`);
 }
 
+let binPath = '';
+
 async function startServer() {
   if (process.env.COMFYGO_URL) return process.env.COMFYGO_URL.replace(/\/$/, '');
   let bin = process.env.COMFYGO_BIN;
@@ -71,6 +73,7 @@ async function startServer() {
     log('go build ./cmd/comfygo');
     execFileSync('go', ['build', '-o', bin, './cmd/comfygo'], { cwd: repo, stdio: 'inherit' });
   }
+  binPath = bin;
   const port = await freePort();
   const d = (n) => join(tmp, n);
   const args = ['serve', '--listen', '127.0.0.1', '--port', String(port), '--enable-test-nodes', '--preview-method', 'auto',
@@ -441,6 +444,43 @@ async function main() {
       const buf = Buffer.from(await (await fetch(new URL(src, url))).arrayBuffer());
       assert.deepEqual(pngSize(buf), { w: 44, h: 24 }, 'the edited promoted width reached the inner StubImage');
       await shot(page, '03b-subgraph.png');
+    }),
+
+    check('the page and `comfygo convert` turn workflows into the same prompt', async () => {
+      if (!binPath) throw new Skip('no comfygo binary (COMFYGO_URL mode)');
+      nextId = 1;
+      nextLink = 1;
+      // StubImage → Reroute → TestSleep (bypassed) → SaveImage; PrimitiveNode → StubImage.height; a muted node
+      const stub = uiNode(defs, 'StubImage', [0, 0], { width: 12 });
+      const rr = { id: nextId++, type: 'Reroute', pos: [300, 0], size: [75, 26], flags: {}, order: 0, mode: 0,
+        inputs: [{ name: '', type: '*', link: null }], outputs: [{ name: '', type: 'IMAGE', links: [] }], properties: { showOutputText: false, horizontal: false } };
+      const sl = uiNode(defs, 'TestSleep', [420, 0], { seconds: 5 });
+      sl.mode = 4;
+      sl.inputs = [{ name: 'value', type: '*', link: null }];
+      sl.outputs = [{ name: '*', type: '*', links: [] }];
+      const save = uiNode(defs, 'SaveImage', [760, 0], { filename_prefix: 'parity' });
+      const prim = { id: nextId++, type: 'PrimitiveNode', pos: [0, 300], size: [200, 80], flags: {}, order: 0, mode: 0,
+        outputs: [{ name: 'INT', type: 'INT', links: [], widget: { name: 'height' } }], properties: {}, widgets_values: [20, 'fixed'] };
+      const muted = uiNode(defs, 'StubImage', [0, 500]);
+      muted.mode = 2;
+      const wf = workflow([stub, rr, sl, save, prim, muted]);
+      connect(wf, stub, 0, rr, '');
+      connect(wf, rr, 0, sl, 'value');
+      connect(wf, sl, 0, save, 'images');
+      connect(wf, prim, 0, stub, 'height', true);
+      finish(wf);
+      const cases = { 'reroute-bypass-primitive-mute': wf };
+      const sub = JSON.parse(await page.evaluate(() => JSON.stringify(window.comfygo.state.workflow)));
+      if (sub?.definitions?.subgraphs?.length) cases.subgraph = sub;
+      for (const [name, w] of Object.entries(cases)) {
+        const file = join(tmp, `${name}.json`);
+        writeFileSync(file, JSON.stringify(w));
+        const server = JSON.parse(execFileSync(binPath, ['convert', '--enable-test-nodes', '--models-dir', join(tmp, 'models'), file], { cwd: tmp, encoding: 'utf8' }));
+        const mine = await page.evaluate((w) => window.comfygo.graphToPrompt(w).output, w);
+        const strip = (p) => Object.fromEntries(Object.entries(p).map(([k, v]) => [k, { class_type: v.class_type, inputs: v.inputs }]));
+        assert.deepEqual(strip(mine), strip(server.prompt || server), `${name}: page vs comfygo convert`);
+      }
+      log(`converters agree on: ${Object.keys(cases).join(', ')}`);
     }),
 
     check('live progress on the running node, Escape cancels it', async () => {

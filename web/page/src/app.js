@@ -19,7 +19,10 @@ const state = {
   problems: { load: [], validation: [], execution: [] },
   results: [],
 };
-window.comfygo = { api, graph, state, loadObject, queue, cancel, graphToPrompt: () => graphToPrompt(state.workflow, state.defs) };
+window.comfygo = {
+  api, graph, state, loadObject, queue, cancel,
+  graphToPrompt: (wf) => graphToPrompt(wf || state.workflow, state.defs),
+};
 
 function h(tag, attrs = {}, ...kids) {
   const el = document.createElement(tag);

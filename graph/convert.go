@@ -43,8 +43,8 @@ func ConvertWorkflow(wf *Workflow, s Schema) (*Prompt, error) {
 //   - a muted subgraph instance feeding a node drops that input (the frontend throws);
 //   - an instance nested inside a subgraph is not expanded when muted/bypassed (the frontend
 //     only checks root instances);
-//   - legacy group nodes (workflow>Name) are an error; LoadAny then falls back to an
-//     embedded API prompt when there is one;
+//   - legacy group nodes (workflow>Name) are an error unless muted or bypassed; LoadAny then
+//     falls back to an embedded API prompt when there is one;
 //   - nested object values (e.g. curve data) are maps, so their key order is not kept.
 //
 // ConvertWorkflowWith is ConvertWorkflow with options.
@@ -126,6 +126,7 @@ type xnode struct {
 	sub      *WorkflowGraph // definition when this is a subgraph instance
 	inner    *scope         // expansion of an instance (nil when muted/bypassed)
 	virtual  bool
+	group    bool // legacy group node (only muted/bypassed ones are accepted)
 	live     []liveInput
 	outTypes []string
 
@@ -194,7 +195,16 @@ func (c *conv) addNode(sc *scope, n *WorkflowNode, chain []string) error {
 	}
 	x := &xnode{id: id, n: n, typ: typ, sc: sc}
 	if strings.HasPrefix(typ, "workflow>") || (strings.HasPrefix(typ, "workflow/") && c.wf.GroupNodes[strings.TrimPrefix(typ, "workflow/")]) {
-		return fmt.Errorf("node %s: legacy group node %q is not supported (convert it to a subgraph in the ComfyUI editor)", id, typ)
+		if n.Mode != 2 && n.Mode != 4 {
+			return fmt.Errorf("node %s: legacy group node %q is not supported (convert it to a subgraph in the ComfyUI editor)", id, typ)
+		}
+		// A muted or bypassed group node emits nothing; a bypassed one still passes
+		// its inputs through (see resolveOutput).
+		x.group = true
+		c.buildLive(x)
+		c.byID[id] = x
+		c.order = append(c.order, x)
+		return nil
 	}
 	if sub, ok := c.wf.Subgraphs[typ]; ok {
 		x.sub = sub
@@ -974,6 +984,23 @@ func (c *conv) resolveOutput(o *xnode, slot int, wantType string, visited map[vi
 		return nil, fmt.Errorf("%w while resolving output %d of node %s", errCircular, slot, o.id)
 	}
 	visited[key] = true
+	if o.group {
+		if o.n.Mode != 4 {
+			return &resolved{link: Link{NodeID: o.id, Slot: slot}}, nil // muted: removed later
+		}
+		// ExecutableGroupNodeDTO's bypass: the same slot, else the first input, whose type
+		// equals the wanted type exactly.
+		cands := append([]int{slot}, make([]int, len(o.live))...)
+		for i := range o.live {
+			cands[i+1] = i
+		}
+		for _, i := range cands {
+			if i >= 0 && i < len(o.live) && o.live[i].typ == wantType {
+				return c.resolveInput(o, i, "", false, visited)
+			}
+		}
+		return nil, nil
+	}
 	if o.n.Mode == 4 {
 		idx := c.bypassSlot(o, slot, wantType)
 		if idx < 0 {
@@ -1113,7 +1140,7 @@ func (c *conv) emit() (*Prompt, error) {
 	}
 	var entries []entry
 	for _, x := range c.order {
-		if x.virtual || x.sub != nil || x.n.Mode == 2 || x.n.Mode == 4 {
+		if x.virtual || x.sub != nil || x.group || x.n.Mode == 2 || x.n.Mode == 4 {
 			continue
 		}
 		node := &Node{ClassType: x.typ}

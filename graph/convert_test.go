@@ -221,6 +221,22 @@ func TestConvertWorkflow(t *testing.T) {
 			 "23:2": {"inputs": {"width": 1024, "height": 1024, "batch_size": 1}, "class_type": "EmptyLatentImage", "_meta": {"title": "Empty Latent Image"}}}`,
 		},
 		{
+			// Legacy group nodes are accepted when muted (dropped) or bypassed (inputs passed
+			// through by exact type).
+			name: "muted_and_bypassed_group_nodes",
+			wf: `{"version": 0.4, "extra": {"groupNodes": {"G": {"nodes": [], "links": []}}}, "nodes": [
+			  {"id": 1, "type": "EmptyLatentImage", "mode": 0, "outputs": [{"name": "LATENT", "type": "LATENT", "links": [1, 3]}], "widgets_values": [64, 64, 1]},
+			  {"id": 2, "type": "workflow>G", "mode": 4, "inputs": [{"name": "model", "type": "MODEL", "link": null}, {"name": "samples", "type": "LATENT", "link": 1}], "outputs": [{"name": "LATENT", "type": "LATENT", "links": [2]}]},
+			  {"id": 3, "type": "SaveLatent", "mode": 0, "inputs": [{"name": "samples", "type": "LATENT", "link": 2}], "widgets_values": ["g"]},
+			  {"id": 4, "type": "workflow/G", "mode": 2, "inputs": [{"name": "samples", "type": "LATENT", "link": 3}], "outputs": [{"name": "LATENT", "type": "LATENT", "links": [4]}]},
+			  {"id": 5, "type": "SaveLatent", "mode": 0, "inputs": [{"name": "samples", "type": "LATENT", "link": 4}], "widgets_values": ["m"]}],
+			 "links": [[1, 1, 0, 2, 1, "LATENT"], [2, 2, 0, 3, 0, "LATENT"], [3, 1, 0, 4, 0, "LATENT"], [4, 4, 0, 5, 0, "LATENT"]]}`,
+			want: `{
+			 "1": {"inputs": {"width": 64, "height": 64, "batch_size": 1}, "class_type": "EmptyLatentImage", "_meta": {"title": "Empty Latent Image"}},
+			 "3": {"inputs": {"filename_prefix": "g", "samples": ["1", 0]}, "class_type": "SaveLatent", "_meta": {"title": "SaveLatent"}},
+			 "5": {"inputs": {"filename_prefix": "m"}, "class_type": "SaveLatent", "_meta": {"title": "SaveLatent"}}}`,
+		},
+		{
 			// filename_prefix replacements (%Node.widget%, %date:..%, backend ones kept) and a
 			// PrimitiveNode with "Run widget replace on values".
 			name: "text_replacements",

@@ -12,7 +12,7 @@
 
 import { chromium } from 'playwright-core';
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, existsSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, existsSync, writeFileSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -481,6 +481,26 @@ async function main() {
         assert.deepEqual(strip(mine), strip(server.prompt || server), `${name}: page vs comfygo convert`);
       }
       log(`converters agree on: ${Object.keys(cases).join(', ')}`);
+    }),
+
+    check('the bundled workflows/ load without missing nodes and convert like `comfygo convert`', async () => {
+      const dir = join(repo, 'workflows');
+      const files = existsSync(dir) ? readdirSync(dir).filter((f) => /\.(json|png|webp)$/i.test(f)) : [];
+      if (!files.length) throw new Skip('no workflows/ in the repository yet');
+      for (const f of files) {
+        const bytes = readFileSync(join(dir, f));
+        await drop(page, bytes, f, f.endsWith('.json') ? 'application/json' : `image/${f.split('.').pop()}`);
+        await page.waitForFunction((f) => document.querySelector('#wfname').textContent.startsWith(f), f);
+        const missing = await page.locator('.node.missing').count();
+        assert.equal(missing, 0, `${f}: ${missing} node(s) of unknown type`);
+        const mine = await page.evaluate(() => window.comfygo.graphToPrompt().output);
+        if (binPath) {
+          const server = JSON.parse(execFileSync(binPath, ['convert', '--enable-test-nodes', '--models-dir', join(tmp, 'models'), join(dir, f)], { cwd: tmp, encoding: 'utf8' }));
+          const strip = (p) => Object.fromEntries(Object.entries(p).map(([k, v]) => [k, { class_type: v.class_type, inputs: v.inputs }]));
+          assert.deepEqual(strip(mine), strip(server.prompt || server), `${f}: page vs comfygo convert`);
+        }
+      }
+      log(`workflows/: ${files.join(', ')}`);
     }),
 
     check('live progress on the running node, Escape cancels it', async () => {

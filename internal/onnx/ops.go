@@ -1,6 +1,9 @@
 package onnx
 
-import "math"
+import (
+	"fmt"
+	"math"
+)
 
 // Element-wise and structural ops (ai.onnx opset 17 semantics).
 
@@ -191,4 +194,25 @@ func (g *Graph) AttentionPlain(q, k, v Value, heads, headDim int) Value {
 	s := g.Mul(g.MatMul(qh, kh), g.Scalar(float32(1/math.Sqrt(float64(headDim)))))
 	o := g.MatMul(g.Softmax(s, -1), vh)                    // [B,H,S,D]
 	return g.Reshape(g.Transpose(o, 0, 2, 1, 3), 0, 0, -1) // [B,S,H·D]
+}
+
+// AddLowRank returns w + scale·(up·down) for a weight w of shape wShape ([out,in] or a conv
+// [out,in,kh,kw]), up [out,r(,1,1)] and down [r,in(,kh,kw)], as one Gemm(up, down, w,
+// alpha=scale, beta=1) (with Reshapes for rank ≠ 2). With constant inputs (checkpoint and LoRA
+// weights) ORT folds it once at session creation into a single merged tensor; this is the
+// cheapest in-graph LoRA merge measured by BenchmarkOpenSession1GB. All inputs must have the
+// compute type (use Weight).
+func (g *Graph) AddLowRank(w, up, down Value, scale float32, wShape []int) Value {
+	if len(wShape) == 2 {
+		return g.Gemm(up, down, w, Attrs{"alpha": scale, "beta": float32(1)})
+	}
+	if len(wShape) < 2 {
+		g.fail(fmt.Errorf("onnx: AddLowRank: weight shape %v has rank < 2", wShape))
+		return w
+	}
+	out := int64(wShape[0])
+	w2 := g.Reshape(w, out, -1)
+	up2 := g.Reshape(up, out, -1)
+	r := g.Gemm(up2, g.Reshape(down, 0, -1), w2, Attrs{"alpha": scale, "beta": float32(1)})
+	return g.Reshape(r, int64s(wShape)...)
 }

@@ -157,3 +157,30 @@ func Inspect(model []byte) (inputs, outputs []string, err error) {
 	}
 	return inputs, outputs, nil
 }
+
+// NodeOps lists the op_type of every node of a serialized model's main graph, in order (for
+// tests that check what ORT folded or fused, via an optimized model saved by ORT).
+func NodeOps(model []byte) ([]string, error) {
+	var graph []byte
+	if err := decodeFields(model, func(f field) error {
+		if f.num == 7 && f.wire == 2 {
+			graph = f.b
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	var ops []string
+	err := decodeFields(graph, func(f field) error {
+		if f.num != 1 || f.wire != 2 {
+			return nil
+		}
+		return decodeFields(f.b, func(n field) error {
+			if n.num == 4 && n.wire == 2 {
+				ops = append(ops, string(n.b))
+			}
+			return nil
+		})
+	})
+	return ops, err
+}

@@ -213,6 +213,32 @@ func opCases() []opCase {
 			},
 			tol: 1e-30,
 		},
+		{
+			// LoRA merge in-graph: Linear with W + s·(up·down), weights F16, factors BF16/F32.
+			name: "AddLowRankLinear",
+			weights: map[string]weight{"w": {randT(r, 24, 16), safetensors.F16}, "up": {randT(r, 24, 4), safetensors.BF16},
+				"down": f32w(randT(r, 4, 16))},
+			inputs: map[string]*tensor.Tensor{"x": randT(r, 2, 3, 16)},
+			build: func(g *onnx.Graph, w func(string) onnx.Value, in map[string]onnx.Value) onnx.Value {
+				return g.Linear(in["x"], g.AddLowRank(w("w"), w("up"), w("down"), 0.7, []int{24, 16}), onnx.Value{})
+			},
+			ref: func(in, w map[string]*tensor.Tensor) *tensor.Tensor {
+				return refLinear(in["x"], refAddLowRank(w["w"], w["up"], w["down"], 0.7), nil)
+			},
+		},
+		{
+			name: "AddLowRankConv",
+			weights: map[string]weight{"w": {randT(r, 5, 6, 3, 3), safetensors.F16}, "up": f32w(randT(r, 5, 2, 1, 1)),
+				"down": {randT(r, 2, 6, 3, 3), safetensors.F16}},
+			inputs: map[string]*tensor.Tensor{"x": randT(r, 1, 6, 7, 6)},
+			build: func(g *onnx.Graph, w func(string) onnx.Value, in map[string]onnx.Value) onnx.Value {
+				mw := g.AddLowRank(w("w"), w("up"), w("down"), -1.5, []int{5, 6, 3, 3})
+				return g.Conv(in["x"], mw, onnx.Value{}, onnx.Attrs{"pads": []int64{1, 1, 1, 1}})
+			},
+			ref: func(in, w map[string]*tensor.Tensor) *tensor.Tensor {
+				return refConv2d(in["x"], refAddLowRank(w["w"], w["up"], w["down"], -1.5), nil, 1, 1)
+			},
+		},
 		castCase(safetensors.F16),
 		castCase(safetensors.BF16),
 	}

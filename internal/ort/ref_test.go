@@ -238,3 +238,21 @@ func refConcat1(a, b *tensor.Tensor) *tensor.Tensor {
 	}
 	return out
 }
+
+// refAddLowRank is w + s·(up·down) with up [out,r,...] and down [r,rest...] flattened to 2-D.
+func refAddLowRank(w, up, down *tensor.Tensor, s float64) *tensor.Tensor {
+	out := w.Clone()
+	o := w.Shape[0]
+	rest := len(w.Data) / o
+	r := len(up.Data) / o
+	for i := 0; i < o; i++ {
+		for j := 0; j < rest; j++ {
+			var acc float64
+			for k := 0; k < r; k++ {
+				acc += float64(up.Data[i*r+k]) * float64(down.Data[k*rest+j])
+			}
+			out.Data[i*rest+j] = float32(float64(w.Data[i*rest+j]) + s*acc)
+		}
+	}
+	return out
+}

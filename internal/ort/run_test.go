@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -112,5 +113,51 @@ func TestCompareDetectsMismatch(t *testing.T) {
 	}
 	if _, err := compare(a, tensor.FromData([]float32{1, 2, 3}, 1, 3), 1e-5); err == nil {
 		t.Error("compare accepted a shape mismatch")
+	}
+}
+
+// The in-graph LoRA merge (Cast + Gemm over constant initializers) is folded by ORT at session
+// creation: the optimized model keeps only the MatMul on the activation.
+func TestLowRankMergeIsFolded(t *testing.T) {
+	rt := testRuntime(t)
+	r := rand.New(rand.NewPCG(5, 6))
+	dir := t.TempDir()
+	p := filepath.Join(dir, "w.safetensors")
+	var raws []safetensors.RawTensor
+	for name, tt := range map[string]*tensor.Tensor{"w": randT(r, 8, 6), "up": randT(r, 8, 2), "down": randT(r, 2, 6)} {
+		raw, _ := safetensors.FromFloat32(name, tt, safetensors.F16)
+		raws = append(raws, raw)
+	}
+	if err := safetensors.Write(p, raws, nil, safetensors.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := safetensors.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	g := onnx.NewGraph("fold")
+	x := g.Input("x", onnx.Float, 1, 6)
+	g.Output(g.Linear(x, g.AddLowRank(g.Weight(f, "w"), g.Weight(f, "up"), g.Weight(f, "down"), 0.5, []int{8, 6}), onnx.Value{}), "y")
+	m, err := g.Model()
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt := filepath.Join(dir, "opt.onnx")
+	s, err := rt.NewSession(m, WithOptLevel(1), WithOptimizedModelPath(opt))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	data, err := os.ReadFile(opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops, err := onnx.NodeOps(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(ops, ",") != "FusedMatMul" {
+		t.Errorf("optimized graph has ops %v; want only FusedMatMul (Cast and Gemm folded)", ops)
 	}
 }

@@ -480,3 +480,18 @@ func FuzzConvertWorkflow(f *testing.F) {
 		_, _ = ConvertWorkflow(w, nil)
 	})
 }
+
+// The same subgraph workflow saved with a schema-1 root (link objects) converts identically.
+func TestConvertSchema1RootWithSubgraph(t *testing.T) {
+	a, err := convertString(t, readTestdata(t, "wf_subgraph.json"), testSchema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := convertString(t, readTestdata(t, "wf_subgraph_v1.json"), testSchema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a != b || !strings.Contains(b, `"12:1"`) {
+		t.Errorf("schema 1 root differs:\n%s\n%s", a, b)
+	}
+}

@@ -29,6 +29,8 @@ type DetectOptions struct {
 	Family string
 	// NumHeads / NumHeadChannels override the family's head settings (tiny test models).
 	NumHeads, NumHeadChannels int
+	// Hints are extra "tiny.*" hints (as if in __metadata__), e.g. "tiny.clip_l.heads".
+	Hints map[string]string
 }
 
 // ErrNotCheckpoint is wrapped when a file holds no UNet under model.diffusion_model.
@@ -58,6 +60,18 @@ func Detect(h *Header, opt DetectOptions) (*Family, error) {
 		return nil, fmt.Errorf("scaled fp8 checkpoints are not supported yet (found %sscaled_fp8); use an fp16 or fp32 checkpoint", UNetPrefix)
 	}
 
+	if len(opt.Hints) > 0 {
+		meta := map[string]string{}
+		for k, v := range h.Metadata {
+			meta[k] = v
+		}
+		for k, v := range opt.Hints {
+			meta[k] = v
+		}
+		hh := *h
+		hh.Metadata = meta
+		h = &hh
+	}
 	famName := opt.Family
 	if famName == "" {
 		famName = h.Metadata["tiny.family"]

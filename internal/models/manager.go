@@ -175,6 +175,15 @@ func (m *Manager) LoadCheckpoint(path string, opt DetectOptions) (*Checkpoint, e
 	if err != nil {
 		return nil, fmt.Errorf("load checkpoint %q: %w", filepath.Base(path), err)
 	}
+	if opt.Family == "" && opt.NumHeads == 0 && opt.NumHeadChannels == 0 {
+		sc, found, err := SidecarOptions(path)
+		if err != nil {
+			return nil, fmt.Errorf("load checkpoint %q: %w", filepath.Base(path), err)
+		}
+		if found {
+			opt = sc
+		}
+	}
 	fam, err := Detect(f.header, opt)
 	if err != nil {
 		return nil, fmt.Errorf("load checkpoint %q: %w", filepath.Base(path), err)
@@ -300,6 +309,9 @@ func (m *Manager) Evict(prefix string) {
 		}
 	}
 }
+
+// UnloadAll closes every idle session (the executor's /free unload_models).
+func (m *Manager) UnloadAll() { m.Evict("") }
 
 // Close closes every session and file.
 func (m *Manager) Close() error {
@@ -495,17 +507,9 @@ func (v *vaeModel) Decode(ctx context.Context, latent *tensor.Tensor) (*tensor.T
 	f := v.cfg.Downscale()
 	H, W := h*f, w*f
 	out := tensor.New(b, H, W, 3)
-	key := fmt.Sprintf("vaedec|%s|%s|%d,%d", v.f.ident, v.prefix, h, w)
-	est := 2*weightBytes(v.f.header, v.prefix+"decoder.") + int64(H*W)*int64(v.cfg.Ch)*4*12 + int64(h*w)*int64(h*w)*4*2
 	for i := 0; i < b; i++ {
 		z := tensor.FromData(latent.Data[i*c*h*w:(i+1)*c*h*w], 1, c, h, w)
-		raw, err := v.m.run(ctx, key, est, func() (*onnx.Model, error) {
-			g, err := BuildVAEDecoder(v.cfg, 1, h, w, resolver(v.f.header, v.prefix), v.m.opt.Attention == "mha")
-			if err != nil {
-				return nil, err
-			}
-			return g.Lower("vae_decoder", v.f.file, nil)
-		}, map[string]*tensor.Tensor{"z": z})
+		raw, err := v.decodeRaw(ctx, z)
 		if err != nil {
 			return nil, fmt.Errorf("vae decode: %w", err)
 		}

@@ -1,0 +1,274 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/comfygo/comfygo/internal/models"
+	"github.com/comfygo/comfygo/internal/ort"
+	"github.com/comfygo/comfygo/internal/sampling"
+	"github.com/comfygo/comfygo/internal/tensor"
+)
+
+func init() {
+	commands["bench"] = command{summary: "time checkpoint load, UNet steps, VAE decode; one key=value line", run: runBench}
+}
+
+// benchConfig are the bench flags.
+type benchConfig struct {
+	checkpoint, lora, sampler, scheduler, mode, provider, attention string
+	width, height, steps, batch, threads                           int
+	cfg, loraStrength                                               float64
+}
+
+func runBench(args []string) int {
+	var c benchConfig
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.StringVar(&c.checkpoint, "checkpoint", "", "checkpoint .safetensors file (required)")
+	fs.StringVar(&c.lora, "lora", "", "optional LoRA file merged into the UNet (needs internal/lora)")
+	fs.Float64Var(&c.loraStrength, "lora-strength", 1, "LoRA strength")
+	fs.IntVar(&c.width, "width", 512, "image width (pixels)")
+	fs.IntVar(&c.height, "height", 512, "image height (pixels)")
+	fs.IntVar(&c.steps, "steps", 4, "sampling steps")
+	fs.StringVar(&c.sampler, "sampler", "euler", "sampler name")
+	fs.StringVar(&c.scheduler, "scheduler", "normal", "scheduler name")
+	fs.Float64Var(&c.cfg, "cfg", 1, "CFG scale (1 = no unconditional pass)")
+	fs.IntVar(&c.batch, "batch", 1, "batch size")
+	fs.StringVar(&c.mode, "mode", "sample", "sample (sampler + VAE decode), unet (UNet evaluations only) or vae (VAE decode only)")
+	fs.StringVar(&c.provider, "provider", "cpu", "ONNX Runtime provider: cpu, cuda, auto")
+	fs.StringVar(&c.attention, "attention", "", "attention implementation: matmul or mha (default: per provider)")
+	fs.IntVar(&c.threads, "threads", 0, "intra-op threads (0 = physical cores)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if c.checkpoint == "" {
+		fmt.Fprintln(os.Stderr, "bench: --checkpoint is required")
+		return 2
+	}
+	line, err := bench(c)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 1
+	}
+	fmt.Println(line)
+	return 0
+}
+
+type kv struct {
+	parts []string
+}
+
+func (k *kv) add(key string, v any) {
+	switch x := v.(type) {
+	case float64:
+		k.parts = append(k.parts, key+"="+strconv.FormatFloat(x, 'f', 3, 64))
+	default:
+		k.parts = append(k.parts, fmt.Sprintf("%s=%v", key, v))
+	}
+}
+
+func bench(c benchConfig) (string, error) {
+	ctx := context.Background()
+	total := time.Now()
+	out := &kv{}
+	out.add("bench", "v1")
+	out.add("checkpoint", filepath.Base(c.checkpoint))
+	out.add("mode", c.mode)
+	out.add("width", c.width)
+	out.add("height", c.height)
+	out.add("batch", c.batch)
+
+	rt, err := ort.Open(ort.Config{Provider: c.provider, Threads: c.threads})
+	if err != nil {
+		return "", err
+	}
+	out.add("provider", rt.Provider())
+	out.add("threads", rt.Threads())
+	mgr := models.NewManager(models.ORTFactory{RT: rt}, models.ManagerOptions{Attention: c.attention})
+	defer mgr.Close()
+
+	t0 := time.Now()
+	ck, err := mgr.LoadCheckpoint(c.checkpoint, models.DetectOptions{})
+	if err != nil {
+		return "", err
+	}
+	out.add("family", ck.Family.Name)
+	out.add("load_s", time.Since(t0).Seconds())
+	if c.lora != "" {
+		return "", fmt.Errorf("--lora needs the LoRA loader (internal/lora), not wired into bench yet")
+	}
+
+	f := ck.VAE.Downscale()
+	lh, lw := c.height/f, c.width/f
+	u := ck.Family.UNet
+	rng := rand.New(rand.NewPCG(1, 2))
+	randT := func(shape ...int) *tensor.Tensor {
+		t := tensor.New(shape...)
+		for i := range t.Data {
+			t.Data[i] = float32(rng.NormFloat64())
+		}
+		return t
+	}
+	if c.mode == "unet" || c.mode == "sample" {
+		passes := 1
+		if c.cfg != 1 {
+			passes = 2
+		}
+		b := c.batch * passes
+		cond := randT(b, 77, u.ContextDim)
+		var y *tensor.Tensor
+		if u.AdmInChannels > 0 {
+			y = randT(b, u.AdmInChannels)
+		}
+		out.add("text_s", "na")
+		ms, err := sampling.NewModelSampling(sampling.Config{Type: ck.Family.Sampling.Type})
+		if err != nil {
+			return "", err
+		}
+		var stepTimes []string
+		var first time.Duration
+		var steady []float64
+		calls := 0
+		eval := func(ctx context.Context, x *tensor.Tensor, sigma float64) (*tensor.Tensor, error) {
+			st := time.Now()
+			xb := x
+			if passes == 2 {
+				xb = tensor.New(append([]int{b}, x.Shape[1:]...)...)
+				copy(xb.Data, x.Data)
+				copy(xb.Data[len(x.Data):], x.Data)
+			}
+			sig := make([]float64, b)
+			ts := make([]float32, b)
+			for i := range sig {
+				sig[i] = sigma
+				ts[i] = float32(ms.Timestep(sigma))
+			}
+			xin := ms.ScaleInput(xb, sig)
+			eps, err := ck.Model.Apply(ctx, models.UNetInput{X: xin, Timesteps: ts, Context: cond, Y: y})
+			if err != nil {
+				return nil, err
+			}
+			den := ms.Denoised(xb, eps, sig)
+			if passes == 2 {
+				n := len(x.Data)
+				res := tensor.New(x.Shape...)
+				for i := 0; i < n; i++ {
+					uc, cc := den.Data[n+i], den.Data[i]
+					res.Data[i] = uc + (cc-uc)*float32(c.cfg)
+				}
+				den = res
+			}
+			d := time.Since(st)
+			if calls == 0 {
+				first = d
+			} else {
+				steady = append(steady, d.Seconds())
+			}
+			calls++
+			stepTimes = append(stepTimes, strconv.FormatFloat(d.Seconds(), 'f', 3, 64))
+			return den, nil
+		}
+		x := randT(c.batch, u.OutChannels, lh, lw)
+		var lat *tensor.Tensor
+		if c.mode == "unet" {
+			for i := 0; i <= c.steps; i++ {
+				if lat, err = eval(ctx, x, 1.0); err != nil {
+					return "", err
+				}
+			}
+		} else {
+			sigmas, err := sampling.KSamplerSigmas(ms, c.scheduler, c.sampler, c.steps, 1)
+			if err != nil {
+				return "", err
+			}
+			for i := range x.Data {
+				x.Data[i] *= float32(sigmas[0])
+			}
+			if lat, err = sampling.Sample(ctx, c.sampler, eval, x, sigmas, sampling.Options{Seed: 42}); err != nil {
+				return "", err
+			}
+			out.add("sampler", c.sampler)
+			out.add("scheduler", c.scheduler)
+			out.add("cfg", c.cfg)
+		}
+		out.add("steps", c.steps)
+		out.add("unet_first_s", first.Seconds())
+		out.add("unet_step_s", mean(steady))
+		out.add("unet_steps_s", strings.Join(stepTimes, ","))
+		if c.mode == "sample" {
+			for i := range lat.Data {
+				lat.Data[i] /= float32(ck.Family.LatentScale)
+			}
+			t1 := time.Now()
+			if _, err := ck.VAE.Decode(ctx, lat); err != nil {
+				return "", err
+			}
+			out.add("vae_decode_s", time.Since(t1).Seconds())
+		}
+	}
+	if c.mode == "vae" {
+		z := randT(c.batch, ck.VAE.LatentChannels(), lh, lw)
+		t1 := time.Now()
+		if _, err := ck.VAE.Decode(ctx, z); err != nil {
+			return "", err
+		}
+		out.add("vae_decode_first_s", time.Since(t1).Seconds())
+		t2 := time.Now()
+		if _, err := ck.VAE.Decode(ctx, z); err != nil {
+			return "", err
+		}
+		out.add("vae_decode_s", time.Since(t2).Seconds())
+	} else if c.mode != "unet" && c.mode != "sample" {
+		return "", fmt.Errorf("unknown --mode %q", c.mode)
+	}
+	out.add("attention", attentionName(c.attention, rt.Provider()))
+	out.add("total_s", time.Since(total).Seconds())
+	out.add("peak_rss_mb", peakRSSMB())
+	return strings.Join(out.parts, " "), nil
+}
+
+func attentionName(a, provider string) string {
+	if a != "" {
+		return a
+	}
+	if provider == "cuda" {
+		return "mha"
+	}
+	return "matmul"
+}
+
+func mean(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	var s float64
+	for _, x := range v {
+		s += x
+	}
+	return s / float64(len(v))
+}
+
+// peakRSSMB reads VmHWM from /proc/self/status.
+func peakRSSMB() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			f := strings.Fields(line)
+			if len(f) >= 2 {
+				kb, _ := strconv.ParseInt(f[1], 10, 64)
+				return kb / 1024
+			}
+		}
+	}
+	return -1
+}

@@ -24,7 +24,7 @@ func init() {
 // benchConfig are the bench flags.
 type benchConfig struct {
 	checkpoint, lora, sampler, scheduler, mode, provider, attention string
-	width, height, steps, batch, threads                           int
+	width, height, steps, batch, threads                            int
 	cfg, loraStrength                                               float64
 }
 

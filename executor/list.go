@@ -101,7 +101,7 @@ func (l *execList) info(n *xnode) {
 	if n.node != nil {
 		return
 	}
-	if node, ok := l.r.Node(n.id); ok {
+	if node, ok := l.r.node(n.id); ok {
 		n.node = node
 		if d, ok := l.r.lookup(node.ClassType); ok {
 			n.def = d
@@ -252,7 +252,7 @@ func (l *execList) cacheUpdate(id string, e *entry) {
 
 // makeInputStrongLink turns lazy input name of to into a dependency.
 func (l *execList) makeInputStrongLink(to, name string) error {
-	node, _ := l.r.Node(to)
+	node, _ := l.r.node(to)
 	v, ok := node.Inputs.Get(name)
 	if !ok {
 		return fmt.Errorf("Node %s says it needs input %s, but there is no input to that node at all", to, name)

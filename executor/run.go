@@ -53,7 +53,8 @@ type run struct {
 	currentOutputs  []string
 	messages        []Message
 
-	emitMu   sync.Mutex // sink, progress registry (async nodes report from goroutines)
+	emitMu   sync.Mutex   // sink, progress registry (async nodes report from goroutines)
+	dynMu    sync.RWMutex // eph/parents/display: written by the loop, read by async nodes
 	progress map[string]*NodeState
 	running  []string // ids whose progress state is "running", in start order
 }
@@ -74,8 +75,15 @@ type asyncState struct {
 
 // ---- DynPrompt ----
 
-// Node implements nodes.DynPrompt.
+// Node implements nodes.DynPrompt (safe from async nodes' goroutines).
 func (r *run) Node(id string) (*graph.Node, bool) {
+	r.dynMu.RLock()
+	defer r.dynMu.RUnlock()
+	return r.node(id)
+}
+
+// node is Node for the executor's own goroutine.
+func (r *run) node(id string) (*graph.Node, bool) {
 	if len(r.eph) > 0 {
 		if n, ok := r.eph[id]; ok {
 			return n, true
@@ -87,6 +95,12 @@ func (r *run) Node(id string) (*graph.Node, bool) {
 
 // RealID implements nodes.DynPrompt.
 func (r *run) RealID(id string) string {
+	r.dynMu.RLock()
+	defer r.dynMu.RUnlock()
+	return r.realID(id)
+}
+
+func (r *run) realID(id string) string {
 	for {
 		p, ok := r.parents[id]
 		if !ok {
@@ -97,10 +111,20 @@ func (r *run) RealID(id string) string {
 }
 
 // ParentID implements nodes.DynPrompt.
-func (r *run) ParentID(id string) string { return r.parents[id] }
+func (r *run) ParentID(id string) string {
+	r.dynMu.RLock()
+	defer r.dynMu.RUnlock()
+	return r.parents[id]
+}
 
 // DisplayID implements nodes.DynPrompt.
 func (r *run) DisplayID(id string) string {
+	r.dynMu.RLock()
+	defer r.dynMu.RUnlock()
+	return r.displayID(id)
+}
+
+func (r *run) displayID(id string) string {
 	for i := 0; i < 1<<20; i++ {
 		d, ok := r.display[id]
 		if !ok || d == id {
@@ -116,11 +140,15 @@ func (r *run) Original() *graph.Prompt { return r.orig }
 
 // NodeIDs implements nodes.DynPrompt.
 func (r *run) NodeIDs() []string {
+	r.dynMu.RLock()
+	defer r.dynMu.RUnlock()
 	out := append([]string(nil), r.orig.IDs...)
 	return append(out, r.ephOrder...)
 }
 
 func (r *run) addEphemeral(id string, n *graph.Node, parent, display string) {
+	r.dynMu.Lock()
+	defer r.dynMu.Unlock()
 	if _, ok := r.eph[id]; !ok {
 		r.ephOrder = append(r.ephOrder, id)
 	}
@@ -139,7 +167,7 @@ func (r *run) key(id string) (cacheKey, bool) {
 func (r *run) parent(id string) string { return r.parents[id] }
 
 func (r *run) classType(id string) string {
-	if n, ok := r.Node(id); ok {
+	if n, ok := r.node(id); ok {
 		return n.ClassType
 	}
 	return ""
@@ -362,7 +390,7 @@ func (r *run) execute() bool {
 		if id == "" {
 			blamed := cycle[0]
 			for _, c := range cycle {
-				if d := r.DisplayID(c); d != c {
+				if d := r.displayID(c); d != c {
 					blamed = d
 					break
 				}
@@ -433,7 +461,7 @@ func (r *run) reportFailure(f *nodeFailure) {
 	nodeType := ""
 	if n, ok := r.orig.Nodes[f.nodeID]; ok {
 		nodeType = n.ClassType
-	} else if n, ok := r.Node(f.nodeID); ok {
+	} else if n, ok := r.node(f.nodeID); ok {
 		nodeType = n.ClassType
 	}
 	executed := append([]string{}, r.executed...)
@@ -496,7 +524,7 @@ func (r *run) computeKeys(ids []string) {
 				f.expanded = true
 				state[f.id] = visiting
 				id := f.id
-				node, _ := r.Node(id)
+				node, _ := r.node(id)
 				for _, k := range node.Inputs.Keys {
 					if l, ok := asLink(node.Inputs.Values[k]); ok && state[l.NodeID] == 0 && member(l.NodeID) {
 						stack = append(stack, frame{l.NodeID, false})
@@ -515,7 +543,7 @@ func (r *run) computeKeys(ids []string) {
 // immediateKey hashes node id's signature with its sources' keys in place of links. A source
 // without a key (missing node, or one on a cycle) contributes a nonce.
 func (r *run) immediateKey(id string) cacheKey {
-	node, _ := r.Node(id)
+	node, _ := r.node(id)
 	enc := &r.kh.enc
 	enc.tag('C')
 	enc.str(node.ClassType)
@@ -808,7 +836,7 @@ func (r *run) nodeCtx(id string, idx int) *nodes.Context {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	return &nodes.Context{Context: ctx, PromptID: r.job.PromptID, NodeID: id, DisplayID: r.DisplayID(id),
+	return &nodes.Context{Context: ctx, PromptID: r.job.PromptID, NodeID: id, DisplayID: r.displayID(id),
 		Env: r.e.cfg.Env, Reporter: r, CallIndex: idx, Prompt: r}
 }
 
@@ -833,8 +861,8 @@ func (r *run) safeCall(id string, idx int, fn callFunc, in nodes.Inputs) (res an
 // ---- execute_node ----
 
 func (r *run) executeNode(id string) (status, *nodeFailure) {
-	node, ok := r.Node(id)
-	real := r.RealID(id)
+	node, ok := r.node(id)
+	real := r.realID(id)
 	if !ok {
 		return stFailure, &nodeFailure{nodeID: real, msg: fmt.Sprintf("Node %s not found", id), typ: "NodeNotFoundError", inputs: map[string]any{}}
 	}
@@ -842,7 +870,7 @@ func (r *run) executeNode(id string) (status, *nodeFailure) {
 	if !ok {
 		return stFailure, &nodeFailure{nodeID: real, msg: pyStrRepr(node.ClassType), typ: "KeyError", inputs: map[string]any{}}
 	}
-	display := r.DisplayID(id)
+	display := r.displayID(id)
 
 	// A: output cache hit.
 	if ent := r.e.cache.get(r, id); ent != nil {

@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"reflect"
 	"runtime"
 	"strings"
@@ -150,10 +151,14 @@ func TestLoad(t *testing.T) {
 }
 
 // TestSlowClientDisconnected: a client that stops reading is dropped once its queue is full;
-// sending never blocks and reading clients get everything.
+// sending never blocks and a reading client gets every frame, in order.
 func TestSlowClientDisconnected(t *testing.T) {
-	ts := newTestServer(t, "", func(c *Config) { c.ClientQueue = 128 })
-	good := dialWS(t, ts, "good")
+	ts := newTestServer(t, "", func(c *Config) { c.ClientQueue = 256 })
+	good, _, err := websocket.DefaultDialer.Dial("ws://"+ts.Host+"/ws?clientId=good", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer good.Close()
 	slow, _, err := websocket.DefaultDialer.Dial("ws://"+ts.Host+"/ws?clientId=slow", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -162,8 +167,32 @@ func TestSlowClientDisconnected(t *testing.T) {
 	for ts.hub.Clients() < 2 {
 		time.Sleep(time.Millisecond)
 	}
-	big := strings.Repeat("x", 128<<10)
-	const n = 600 // 75 MiB in all: more than the loopback socket buffers hold
+	const n = 1200 // 64 KiB each, 75 MiB in all: more than the loopback socket buffers hold
+	// The good client reads raw frames (no JSON decoding) and checks their order.
+	got := make(chan error, 1)
+	go func() {
+		want := 0
+		buf := make([]byte, 64)
+		for want < n {
+			typ, r, err := good.NextReader()
+			if err != nil {
+				got <- fmt.Errorf("good client after %d frames: %w", want, err)
+				return
+			}
+			k, _ := io.ReadFull(r, buf)
+			io.Copy(io.Discard, r)
+			if typ != websocket.TextMessage || !strings.Contains(string(buf[:k]), `"test_big"`) {
+				continue // the connect status
+			}
+			if !strings.Contains(string(buf[:k]), fmt.Sprintf(`{"i":%d,`, want)) {
+				got <- fmt.Errorf("frame %d out of order: %s", want, buf[:k])
+				return
+			}
+			want++
+		}
+		got <- nil
+	}()
+	big := strings.Repeat("x", 64<<10)
 	var maxSend time.Duration
 	for i := 0; i < n; i++ {
 		t0 := time.Now()
@@ -171,20 +200,20 @@ func TestSlowClientDisconnected(t *testing.T) {
 		if d := time.Since(t0); d > maxSend {
 			maxSend = d
 		}
-		time.Sleep(3 * time.Millisecond) // a paced producer: a reading client keeps up
+		if i%4 == 3 {
+			time.Sleep(time.Millisecond) // a paced producer: a reading client keeps up
+		}
 	}
 	if maxSend > 500*time.Millisecond {
 		t.Errorf("a send blocked for %v", maxSend)
 	}
-	got := 0
-	for got < n {
-		m := good.next(t, 20*time.Second)
-		if m.Type == "test_big" {
-			if int(m.Data["i"].(float64)) != got {
-				t.Fatalf("out of order: %v at %d", m.Data["i"], got)
-			}
-			got++
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatal(err)
 		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("good client stalled")
 	}
 	if ts.hub.Dropped() != 1 {
 		t.Errorf("dropped %d clients, want 1 (the slow one)", ts.hub.Dropped())

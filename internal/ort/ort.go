@@ -19,6 +19,19 @@
 // their weights in the original safetensors files. Static shapes: fix symbolic input dims in the
 // model with onnx.Model.SetDims before creating the session (yalue does not wrap ORT's
 // AddFreeDimensionOverrideByName; fixing them in the proto has the same effect).
+//
+// Memory: with weights as external data, one fp32 copy of the weights lives in the session
+// (ORT reads or mmaps the file, pre-packs MatMul/Gemm/Conv weights and drops the originals):
+// BenchmarkOpenSession1GB measures peak RSS 1.10× the fp32 weight size for 1 GiB of weights
+// (F32 or F16 file), session creation 1–2 s from the page cache on 2 cores. See package onnx for
+// the LoRA-merge measurements.
+//
+// Outputs are returned as float32 (int64/int32/uint8/bool/double converted); float16 outputs
+// are refused (onnxruntime_go v1.27 copies them truncated): Cast outputs to Float in the graph.
+//
+// Note: the ONNX Runtime build bundled by scripts/setup.sh (from onnxruntime-node) contains
+// Microsoft's telemetry SDK, which creates an empty /tmp/mat-debug-<pid>.log per process even
+// though Open disables telemetry.
 package ort
 
 import (
@@ -119,6 +132,12 @@ func Open(cfg Config) (*Runtime, error) {
 		ortgo.SetSharedLibraryPath(lib)
 		if err := ortgo.InitializeEnvironment(ortgo.WithLogLevelError()); err != nil {
 			env.err = fmt.Errorf("ort: initialize ONNX Runtime from %s: %w", lib, err)
+			return
+		}
+		// Some ONNX Runtime builds (e.g. the onnxruntime-node one bundled by setup.sh) include
+		// Microsoft's telemetry SDK; comfygo never sends telemetry.
+		if err := ortgo.DisableTelemetry(); err != nil {
+			cfg.Logger.Debug("ONNX Runtime: disable telemetry", "err", err)
 		}
 	})
 	if env.err != nil {

@@ -161,3 +161,51 @@ func TestLowRankMergeIsFolded(t *testing.T) {
 		t.Errorf("optimized graph has ops %v; want only FusedMatMul (Cast and Gemm folded)", ops)
 	}
 }
+
+// A serialized model with external data loads through NewSessionFromBytes, and SetDims gives it
+// static shapes (a wrong input shape is then refused by ORT).
+func TestSessionFromBytesStaticDims(t *testing.T) {
+	rt := testRuntime(t)
+	dir := t.TempDir()
+	p := filepath.Join(dir, "w.safetensors")
+	if err := safetensors.WriteFloat32(p, map[string]*tensor.Tensor{"b": tensor.FromData([]float32{1, 2, 3}, 3)}, safetensors.BF16, nil); err != nil {
+		t.Fatal(err)
+	}
+	f, err := safetensors.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	g := onnx.NewGraph("bytes")
+	x := g.Input("x", onnx.Float, onnx.Dim("batch"), 3)
+	g.Output(g.Add(x, g.Weight(f, "b")), "y")
+	m, err := g.Model()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.SetDims(map[string]int64{"batch": 2})
+	data, err := m.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := rt.NewSessionFromBytes(data, dir, WithCPUMemArena(false), WithOptLevel(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	out, err := s.Run(context.Background(), map[string]*tensor.Tensor{"x": tensor.New(2, 3)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := out["y"].Data; len(got) != 6 || got[0] != 1 || got[5] != 3 {
+		t.Errorf("got %v", got)
+	}
+	if _, err := s.Run(context.Background(), map[string]*tensor.Tensor{"x": tensor.New(1, 3)}); err == nil {
+		t.Error("batch 1 accepted by a model fixed to batch 2")
+	}
+	// Without the folder the relative location cannot be resolved.
+	if s2, err := rt.NewSessionFromBytes(data, filepath.Join(dir, "nowhere")); err == nil {
+		s2.Close()
+		t.Error("session created with a wrong external-data folder")
+	}
+}

@@ -19,7 +19,7 @@ type sessionConfig struct {
 	entries        map[string]string
 	optLevel       int
 	optimizedModel string
-	memPattern     *bool
+	memArena       *bool
 }
 
 // WithConfigEntry sets an ORT session config entry (e.g. "session.disable_prepacking", "1").
@@ -32,6 +32,12 @@ func WithOptLevel(level int) SessionOption { return func(c *sessionConfig) { c.o
 
 // WithoutPrepacking disables weight pre-packing (less memory, slower MatMul/Conv).
 func WithoutPrepacking() SessionOption { return WithConfigEntry("session.disable_prepacking", "1") }
+
+// WithCPUMemArena enables or disables ORT's CPU memory arena (enabled by default). Disabling it
+// returns activation memory to the system after each run, at some speed cost.
+func WithCPUMemArena(on bool) SessionOption {
+	return func(c *sessionConfig) { c.memArena = &on }
+}
 
 // WithOptimizedModelPath makes ORT save the optimized model to path.
 func WithOptimizedModelPath(path string) SessionOption {
@@ -113,6 +119,11 @@ func (rt *Runtime) newSession(data []byte, extDir string, ins, outs []string, op
 	for _, k := range keys {
 		if err := so.AddSessionConfigEntry(k, c.entries[k]); err != nil {
 			return nil, fmt.Errorf("ort: config %s=%s: %w", k, c.entries[k], err)
+		}
+	}
+	if c.memArena != nil {
+		if err := so.SetCpuMemArena(*c.memArena); err != nil {
+			return nil, fmt.Errorf("ort: memory arena: %w", err)
 		}
 	}
 	if c.optimizedModel != "" {

@@ -235,3 +235,33 @@ func TestReconnectSameClientID(t *testing.T) {
 		"1": map[string]any{"class_type": "WebTestText", "inputs": map[string]any{"value": 1}}}})
 	b.until(t, id, 10*time.Second)
 }
+
+// TestReconnectDuringRun: a client reconnecting with its id while its prompt runs gets the
+// status and then executing {node} (no prompt_id) for the running node, then the rest.
+func TestReconnectDuringRun(t *testing.T) {
+	ts := newTestServer(t, "", func(c *Config) { c.MaxClients = 3 })
+	c := dialWS(t, ts, "rc")
+	id := ts.queue(t, map[string]any{"client_id": "rc", "prompt": map[string]any{
+		"1": map[string]any{"class_type": "WebTestImage", "inputs": map[string]any{"width": 4, "height": 4, "value": 0.11}},
+		"2": map[string]any{"class_type": "WebTestSleep", "inputs": map[string]any{"image": []any{"1", 0}, "steps": 100000, "step_ms": 5}},
+		"3": map[string]any{"class_type": "SaveImage", "inputs": map[string]any{"images": []any{"2", 0}, "filename_prefix": "rc"}},
+	}})
+	for {
+		if m := c.next(t, 10*time.Second); m.Type == "progress" {
+			break
+		}
+	}
+	c2 := dialWS(t, ts, "rc")
+	m := c2.next(t, 5*time.Second)
+	if m.Type != "executing" || m.Data["node"] != "2" || m.Data["prompt_id"] != nil {
+		t.Fatalf("after reconnect: %s", m.Raw)
+	}
+	// The client limit: two more connections fit (3 in all), the next is refused.
+	dialWS(t, ts, "x1")
+	dialWS(t, ts, "x2")
+	if _, resp, err := websocket.DefaultDialer.Dial("ws://"+ts.Host+"/ws", nil); err == nil || resp == nil || resp.StatusCode != 503 {
+		t.Errorf("client over the limit accepted: %v", err)
+	}
+	ts.do(t, "POST", "/interrupt", nil)
+	c2.until(t, id, 10*time.Second)
+}

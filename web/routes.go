@@ -146,6 +146,10 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	if sid == "" || len(sid) > 256 {
 		sid = newSID()
 	}
+	if s.hub.Clients() >= s.cfg.MaxClients {
+		http.Error(w, "too many websocket clients", http.StatusServiceUnavailable)
+		return
+	}
 	conn, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return // the upgrader already answered

@@ -53,6 +53,8 @@ type Config struct {
 	// ClientQueue is the number of frames a websocket client may lag behind before it is
 	// disconnected (default DefaultClientQueue).
 	ClientQueue int
+	// MaxClients caps concurrent websocket connections (default 1000); more are refused with 503.
+	MaxClients int
 	// DBPath is the queue/history database (default <user dir>/comfygo.db).
 	DBPath string
 	// Argv is reported in /system_stats.
@@ -96,6 +98,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.MaxUploadSize <= 0 {
 		cfg.MaxUploadSize = 100 << 20
+	}
+	if cfg.MaxClients <= 0 {
+		cfg.MaxClients = 1000
 	}
 	if cfg.MaxHistory <= 0 {
 		cfg.MaxHistory = 10000

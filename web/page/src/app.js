@@ -125,7 +125,8 @@ function computeLoadProblems() {
 function modelHints(wf) {
   const m = new Map();
   for (const x of wf?.models || []) if (x?.name) m.set(x.name, x);
-  for (const n of wf?.nodes || []) for (const x of n.properties?.models || []) if (x?.name) m.set(x.name, x);
+  const nodes = [...(wf?.nodes || []), ...(wf?.definitions?.subgraphs || []).flatMap((d) => d.nodes || [])];
+  for (const n of nodes) for (const x of n.properties?.models || []) if (x?.name) m.set(x.name, x);
   return m;
 }
 

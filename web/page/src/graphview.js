@@ -78,6 +78,8 @@ export class GraphView extends EventTarget {
     this.workflow = workflow;
     this.defs = defs;
     this.subs = subgraphDefs(workflow);
+    this.inner = new Map(); // subgraph inner nodes shown through proxyWidgets, by "<def id>/<node id>"
+    this.innerById = new Map();
     this.models.clear();
     this.linkEls.clear();
     this.world.replaceChildren(this.svg);
@@ -210,6 +212,7 @@ export class GraphView extends EventTarget {
       }
     } else if (sub) {
       this.promotedWidgets(m, sub, savedIn, wbox);
+      this.proxyWidgets(m, sub, wbox);
     } else if (n.widgets_values !== undefined) {
       const vals = Array.isArray(n.widgets_values) ? n.widgets_values : Object.entries(n.widgets_values || {});
       for (const v of vals) wbox.append(h('div', { class: 'w raw', text: JSON.stringify(v) }));
@@ -270,6 +273,47 @@ export class GraphView extends EventTarget {
       m.rows.set(bi.name, row);
       wbox.append(row);
     });
+  }
+
+  /**
+   * proxyWidgets shows the inner widgets a subgraph instance lists in properties.proxyWidgets
+   * ([innerNodeId, widgetName] pairs). They are views: editing changes the inner node's own
+   * widgets_values, which is what runs (workflow-format.md 8.3).
+   */
+  proxyWidgets(m, sub, wbox) {
+    let list = m.raw.properties?.proxyWidgets;
+    if (typeof list === 'string') {
+      try {
+        list = JSON.parse(list);
+      } catch {
+        list = null;
+      }
+    }
+    if (!Array.isArray(list)) return;
+    for (const e of list) {
+      if (!Array.isArray(e) || e.length < 2) continue;
+      const [innerId, wname] = e;
+      if (wname === 'control_after_generate' || wname === 'control_filter_list') continue;
+      const t = (sub.nodes || []).find((x) => String(x.id) === String(innerId));
+      const idef = t && this.defs[t.type];
+      if (!idef) continue;
+      const key = `${sub.id}/${t.id}`;
+      let pm = this.inner.get(key);
+      if (!pm) {
+        const r = mapWidgetValues(idef, t.widgets_values, t.type);
+        pm = { raw: t, id: `${m.id}:${t.id}`, def: idef, slots: r.slots, values: r.values, inputs: [], outputs: [], rows: new Map(), el: m.el, inner: true };
+        this.inner.set(key, pm);
+        this.innerById.set(pm.id, pm);
+      }
+      const vi = pm.slots.findIndex((x) => x.kind === 'value' && x.name === wname);
+      if (vi < 0) continue;
+      const ci = pm.slots[vi + 1]?.kind === 'control' && pm.slots[vi + 1].name === wname ? vi + 1 : -1;
+      const linked = (t.inputs || []).some((i) => i.name === wname && i.link != null);
+      const row = this.widgetRow(pm, pm.slots[vi].input, vi, ci, linked);
+      pm.rows.set(wname, row);
+      m.rows.set(`${t.id}:${wname}`, row);
+      wbox.append(row);
+    }
   }
 
   widgetRow(m, inp, vi, ci, linked) {
@@ -338,7 +382,7 @@ export class GraphView extends EventTarget {
     }
     const nodeId = t.dataset?.node;
     if (nodeId === undefined) return;
-    const m = this.models.get(nodeId);
+    const m = this.models.get(nodeId) || this.innerById.get(nodeId);
     const i = Number(t.dataset.slot);
     if (!m || !(i >= 0)) return;
     let v;
@@ -374,7 +418,7 @@ export class GraphView extends EventTarget {
       raw.widgets_values = m.values.slice();
     }
     if (updateControl) {
-      const ctl = m.el.querySelector(`[data-slot="${i}"]`);
+      const ctl = m.el.querySelector(`[data-node="${CSS.escape(m.id)}"][data-slot="${i}"]`);
       if (ctl) {
         if (ctl.type === 'checkbox') ctl.checked = !!v;
         else ctl.value = String(v);
@@ -395,7 +439,7 @@ export class GraphView extends EventTarget {
    * (fixed, increment, decrement, randomize) the way ComfyUI does after a prompt is queued.
    */
   applyControlAfterGenerate(random = Math.random) {
-    for (const m of this.models.values()) {
+    for (const m of [...this.models.values(), ...this.inner.values()]) {
       if (m.raw.mode === 2 || m.raw.mode === 4) continue;
       m.slots.forEach((s, ci) => {
         if (s.kind !== 'control') return;
@@ -751,11 +795,24 @@ export class GraphView extends EventTarget {
   problems() {
     const missingTypes = new Map();
     const missingValues = [];
+    const seenSubs = new Set();
     for (const m of this.models.values()) {
       const n = m.raw;
       if (m.sub) {
+        if (seenSubs.has(m.sub.id)) continue;
+        seenSubs.add(m.sub.id);
         for (const inner of m.sub.nodes || []) {
-          if (this.defs[inner.type] || this.subs.has(inner.type) || ['Reroute', 'PrimitiveNode', 'Note', 'MarkdownNote'].includes(inner.type)) continue;
+          const idef = this.defs[inner.type];
+          if (idef && inner.mode !== 2 && inner.mode !== 4) {
+            const r = mapWidgetValues(idef, inner.widgets_values, inner.type);
+            r.slots.forEach((s, i) => {
+              if (s.kind !== 'value' || s.input.type !== 'COMBO') return;
+              if ((s.input.options || []).map(String).includes(String(r.values[i]))) return;
+              if ((inner.inputs || []).some((x) => x.name === s.name && x.link != null)) return;
+              missingValues.push({ nodeId: `${m.id}:${inner.id}`, type: inner.type, input: s.name, value: r.values[i], folder: modelFolder(s.name, r.values[i], inner.type) });
+            });
+          }
+          if (idef || this.subs.has(inner.type) || ['Reroute', 'PrimitiveNode', 'Note', 'MarkdownNote'].includes(inner.type)) continue;
           if (!missingTypes.has(inner.type)) missingTypes.set(inner.type, []);
           missingTypes.get(inner.type).push(`${m.id}:${inner.id}`);
         }

@@ -88,11 +88,9 @@ func runRun(args []string) int {
 		return exitValidation
 	}
 	extra := map[string]any{"client_id": "cli"}
-	if len(wf) > 0 {
-		var w any
-		if json.Unmarshal(wf, &w) == nil {
-			extra["extra_pnginfo"] = map[string]any{"workflow": w}
-		}
+	if len(wf) > 0 && json.Valid(wf) {
+		// raw, so the workflow embedded into saved images keeps its key order
+		extra["extra_pnginfo"] = map[string]any{"workflow": json.RawMessage(wf)}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -1,5 +1,23 @@
 // Package web is comfygo's ComfyUI-compatible server: the HTTP API, the /ws websocket, a durable
 // queue and history (bbolt), and the built-in page or an official ComfyUI frontend build.
+//
+// Every API route answers at its path and under /api (ComfyUI's aliasing); /internal/* and
+// static files are not aliased. See routes.go for the list.
+//
+// Durability: the queue and the history live in <user dir>/comfygo.db (bbolt, one fsync per
+// change). After a crash or kill -9 every queued prompt is restored and runs; a prompt that was
+// running is re-run once (twice found running → recorded as an error, so a prompt that crashes
+// the process cannot crash-loop it). A graceful stop (SIGINT/SIGTERM) requeues the running prompt
+// without counting the attempt. Sensitive extra_data keys (comfy.org API keys) are never written.
+//
+// Websocket clients: each has a bounded queue (Config.ClientQueue frames) drained by its own
+// writer goroutine; producing an event never blocks the executor. A client whose queue is full
+// is disconnected (it reconnects with the same clientId and re-syncs from /history or
+// /api/jobs, as the ComfyUI frontend does).
+//
+// Safety: loopback-only by default with a loopback-Host check (DNS rebinding), ComfyUI's
+// Host-vs-Origin check (plus Sec-Fetch-Site), optional bearer/cookie token, request body limit,
+// and every client-supplied path confined to its folder with symlinks resolved.
 package web
 
 import (

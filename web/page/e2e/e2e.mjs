@@ -400,6 +400,14 @@ async function main() {
       await page.waitForFunction(() => document.querySelector('#wfname').textContent === 'api.json (API prompt)');
       assert.equal(await page.locator('.node').count(), 2);
       assert.equal(await page.locator('svg.links path').count(), 1);
+      // collapse a node from its title bar: it folds, its link still ends on it, the flag is saved
+      const d0 = await page.locator('svg.links path').getAttribute('d');
+      await page.locator('.node[data-id="1"] button.collapse').click();
+      await page.waitForSelector('.node[data-id="1"].collapsed');
+      assert.notEqual(await page.locator('svg.links path').getAttribute('d'), d0);
+      assert.equal(await page.evaluate(() => window.comfygo.state.workflow.nodes[0].flags.collapsed), true);
+      await page.locator('.node[data-id="1"] button.collapse').press('Enter');
+      await page.waitForSelector('.node[data-id="1"]:not(.collapsed)');
       const before = await page.locator('#gallery img').count();
       await page.click('#queue');
       await page.waitForFunction((n) => document.querySelectorAll('#gallery img').length > n, before, { timeout: 60000 });

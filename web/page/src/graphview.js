@@ -110,6 +110,7 @@ export class GraphView extends EventTarget {
     const title = n.title || def?.display_name || sub?.name || n.type;
     const el = h('div', { class: 'node', 'data-id': m.id, 'data-type': n.type });
     if (n.mode === 2) el.classList.add('muted');
+    if (n.flags?.collapsed) el.classList.add('collapsed');
     if (n.mode === 4) el.classList.add('bypassed');
     if (n.color) el.style.setProperty('--nc', n.color);
     if (n.bgcolor) el.style.setProperty('--nbg', n.bgcolor);
@@ -123,9 +124,12 @@ export class GraphView extends EventTarget {
     } else {
       el.style.width = Math.max(200, vec(n.size, 0, 300)) + 'px';
     }
+    const toggle = h('button', { type: 'button', class: 'collapse', title: 'collapse / expand', 'aria-label': `collapse or expand node ${m.id}`, 'aria-expanded': String(!n.flags?.collapsed) });
+    toggle.addEventListener('click', () => this.setCollapsed(m, !m.raw.flags?.collapsed));
     const header = h(
       'header',
       { class: 'title', title: `${n.type} #${m.id}` },
+      n.type === 'Reroute' ? null : toggle,
       h('span', { class: 'nid', text: '#' + m.id }),
       h('span', { class: 'tname', text: n.type === 'Reroute' ? '' : title }),
     );
@@ -498,6 +502,12 @@ export class GraphView extends EventTarget {
       m.w = m.el.offsetWidth;
       m.h = m.el.offsetHeight;
       for (const s of [...m.inputs, ...m.outputs]) {
+        if (!s.dot.offsetParent) {
+          // collapsed: links meet the title bar's edges, as in litegraph
+          s.x = m.outputs.includes(s) ? m.w : 0;
+          s.y = 14;
+          continue;
+        }
         let x = s.dot.offsetWidth / 2;
         let y = s.dot.offsetHeight / 2;
         let el = s.dot;
@@ -510,6 +520,16 @@ export class GraphView extends EventTarget {
         s.y = y;
       }
     }
+  }
+
+  /** setCollapsed folds a node to its title bar (flags.collapsed, saved with the workflow). */
+  setCollapsed(m, on) {
+    m.raw.flags = { ...(m.raw.flags || {}), collapsed: on };
+    if (!on) delete m.raw.flags.collapsed;
+    m.el.classList.toggle('collapsed', on);
+    m.el.querySelector('button.collapse')?.setAttribute('aria-expanded', String(!on));
+    this.remeasure(m);
+    this.dispatchEvent(new CustomEvent('change', { detail: { nodeId: m.id } }));
   }
 
   nodePos(m) {
@@ -638,6 +658,7 @@ export class GraphView extends EventTarget {
     let drag = null;
     vp.addEventListener('pointerdown', (e) => {
       if (e.button !== 0 && e.button !== 1) return;
+      if (e.target.closest?.('button')) return;
       const title = e.target.closest?.('.node header.title');
       if (title) {
         const m = this.models.get(title.parentElement.dataset.id);

@@ -216,7 +216,10 @@ func (l *execList) cacheLinkEntry(from, to string, v *entry) {
 	} else {
 		t.srcVals[i] = v
 	}
-	l.xn(from).listeners.add(to)
+	if v == nil {
+		// only a value still to come needs forwarding (a cached value is already stored)
+		l.xn(from).listeners.add(to)
+	}
 }
 
 // getCache is the value of from as seen by to (nil if not available).

@@ -8,6 +8,7 @@ import (
 	"math"
 	"reflect"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -484,12 +485,13 @@ func (r *run) reportFailure(f *nodeFailure) {
 // computeKeys computes the cache keys of ids (and fingerprints, i.e. IsChanged) iteratively.
 func (r *run) computeKeys(ids []string) {
 	// The submitted prompt's keys are computed before any expansion: membership is then
-	// "is a submitted node". Ephemeral batches get an explicit set.
+	// "is a submitted node". Ephemeral batches get an explicit set (and replace old keys).
 	var inSet map[string]bool
 	if len(r.eph) > 0 {
 		inSet = make(map[string]bool, len(ids))
 		for _, id := range ids {
 			inSet[id] = true
+			delete(r.keys, id)
 		}
 	}
 	member := func(id string) bool {
@@ -499,51 +501,67 @@ func (r *run) computeKeys(ids []string) {
 		_, ok := r.orig.Nodes[id]
 		return ok
 	}
-	const (
-		visiting = 1
-		done     = 2
-	)
-	state := make(map[string]uint8, len(ids))
+	// depsDone: every link source is keyed, or is not part of this batch (missing → nonce).
+	depsDone := func(node *graph.Node) bool {
+		for _, k := range node.Inputs.Keys {
+			if l, ok := asLink(node.Inputs.Values[k]); ok {
+				if _, keyed := r.keys[l.NodeID]; !keyed && member(l.NodeID) {
+					return false
+				}
+			}
+		}
+		return true
+	}
 	type frame struct {
 		id       string
 		expanded bool
 	}
 	var stack []frame
+	var visiting map[string]bool
 	for _, root := range ids {
-		if state[root] != 0 {
+		if _, ok := r.keys[root]; ok {
 			continue
+		}
+		node, _ := r.node(root)
+		if depsDone(node) { // the common case: sources come first
+			r.keys[root] = r.immediateKey(root, node)
+			continue
+		}
+		if visiting == nil {
+			visiting = map[string]bool{}
 		}
 		stack = append(stack[:0], frame{root, false})
 		for len(stack) > 0 {
 			f := &stack[len(stack)-1]
+			id := f.id
 			if !f.expanded {
-				if state[f.id] != 0 {
+				if _, ok := r.keys[id]; ok {
 					stack = stack[:len(stack)-1]
 					continue
 				}
 				f.expanded = true
-				state[f.id] = visiting
-				id := f.id
+				visiting[id] = true
 				node, _ := r.node(id)
 				for _, k := range node.Inputs.Keys {
-					if l, ok := asLink(node.Inputs.Values[k]); ok && state[l.NodeID] == 0 && member(l.NodeID) {
-						stack = append(stack, frame{l.NodeID, false})
+					if l, ok := asLink(node.Inputs.Values[k]); ok {
+						if _, keyed := r.keys[l.NodeID]; !keyed && !visiting[l.NodeID] && member(l.NodeID) {
+							stack = append(stack, frame{l.NodeID, false})
+						}
 					}
 				}
 				continue
 			}
-			id := f.id
 			stack = stack[:len(stack)-1]
-			r.keys[id] = r.immediateKey(id)
-			state[id] = done
+			node, _ := r.node(id)
+			r.keys[id] = r.immediateKey(id, node)
+			delete(visiting, id)
 		}
 	}
 }
 
 // immediateKey hashes node id's signature with its sources' keys in place of links. A source
 // without a key (missing node, or one on a cycle) contributes a nonce.
-func (r *run) immediateKey(id string) cacheKey {
-	node, _ := r.node(id)
+func (r *run) immediateKey(id string, node *graph.Node) cacheKey {
 	enc := &r.kh.enc
 	enc.tag('C')
 	enc.str(node.ClassType)
@@ -557,7 +575,7 @@ func (r *run) immediateKey(id string) cacheKey {
 	keys := node.Inputs.Keys
 	if !sort.StringsAreSorted(keys) {
 		keys = append([]string(nil), keys...)
-		sort.Strings(keys)
+		slices.Sort(keys)
 	}
 	for _, k := range keys {
 		enc.tag('K')

@@ -152,6 +152,7 @@ type validator struct {
 	p      *graph.Prompt
 	nodes  map[string]*vnode
 	order  []string // memo insertion order
+	stack  []*vnode
 }
 
 // vnode is a node's validation state: 1 = in progress, 2 = done; res is its memo entry.
@@ -159,6 +160,12 @@ type vnode struct {
 	state uint8
 	has   bool
 	res   vresult
+	// while on the stack: the node's own reasons and the sources still to validate
+	id      string
+	reasons []ErrorInfo
+	srcs    []srcLink
+	next    int
+	ok      bool
 }
 
 func (v *validator) vn(id string) *vnode {
@@ -188,22 +195,13 @@ type srcLink struct {
 	link  graph.Link
 }
 
-// vframe is one node on the explicit validation stack (no Go recursion over the graph).
-type vframe struct {
-	id      string
-	node    *vnode
-	reasons []ErrorInfo
-	srcs    []srcLink
-	next    int
-	ok      bool
-}
-
 // validate runs ComfyUI's validate_inputs for root (memoised) without recursion.
 func (v *validator) validate(root string) *vresult {
 	if n := v.nodes[root]; n != nil && n.state == 2 {
 		return &n.res
 	}
-	var stack []vframe
+	stack := v.stack[:0] // explicit stack: no Go recursion over the graph
+	defer func() { v.stack = stack[:0] }()
 	push := func(id string) *ErrorInfo {
 		reasons, srcs, exc := v.own(id)
 		if exc != nil {
@@ -211,7 +209,8 @@ func (v *validator) validate(root string) *vresult {
 		}
 		n := v.vn(id)
 		n.state = 1
-		stack = append(stack, vframe{id: id, node: n, reasons: reasons, srcs: srcs, ok: len(reasons) == 0})
+		n.id, n.reasons, n.srcs, n.next, n.ok = id, reasons, srcs, 0, len(reasons) == 0
+		stack = append(stack, n)
 		return nil
 	}
 	if exc := push(root); exc != nil {
@@ -221,7 +220,7 @@ func (v *validator) validate(root string) *vresult {
 		return &v.nodes[root].res
 	}
 	for len(stack) > 0 {
-		f := &stack[len(stack)-1]
+		f := stack[len(stack)-1]
 		if f.next < len(f.srcs) {
 			s := f.srcs[f.next]
 			f.next++
@@ -240,7 +239,6 @@ func (v *validator) validate(root string) *vresult {
 				continue
 			}
 			if exc := push(src); exc != nil {
-				f = &stack[len(stack)-1]
 				f.ok = false
 				v.setMemo(src, vresult{ok: false, reasons: []ErrorInfo{innerException(s, exc.Details, exc.ExtraInfo["exception_type"].(string), exc.ExtraInfo["traceback"])}})
 				v.vn(src).state = 2
@@ -248,15 +246,16 @@ func (v *validator) validate(root string) *vresult {
 			continue
 		}
 		// all sources done
-		done := *f
+		done := f
 		stack = stack[:len(stack)-1]
-		n := done.node
+		n := done
 		if n.has && !n.res.ok && len(n.res.reasons) == 1 && n.res.reasons[0].Type == "exception_during_inner_validation" {
 			// a cycle member that "raised" keeps its single exception reason
 		} else {
 			v.setMemo(done.id, vresult{ok: done.ok && len(done.reasons) == 0, reasons: done.reasons})
 		}
 		n.state = 2
+		n.reasons, n.srcs = nil, nil
 		if len(stack) > 0 && !n.res.ok {
 			stack[len(stack)-1].ok = false
 		}

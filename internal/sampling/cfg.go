@@ -414,3 +414,42 @@ func (g *Guider) calcCondBatch(ctx context.Context, sides [][]Cond, x *tensor.Te
 	}
 	return outs, nil
 }
+
+// PairAreas is create_cond_with_same_area_if_none applied both ways: for every entry with an
+// area, the other side gets a copy of its smallest entry covering that area (with the area),
+// unless one with exactly that area exists.
+func PairAreas(pos, neg []Cond) ([]Cond, []Cond) {
+	sides := [2][]Cond{append([]Cond(nil), pos...), append([]Cond(nil), neg...)}
+	inside := func(a, cmp [4]int) bool {
+		return a[2] >= cmp[2] && a[3] >= cmp[3] && a[0]+a[2] <= cmp[0]+cmp[2] && a[1]+a[3] <= cmp[1]+cmp[3]
+	}
+	for k := 0; k < 2; k++ {
+		other := 1 - k
+		for i := 0; i < len(sides[k]); i++ {
+			c := sides[k][i]
+			if c.Area == nil {
+				continue
+			}
+			var smallest *Cond
+			for j := range sides[other] {
+				x := &sides[other][j]
+				if x.Area != nil {
+					if inside(*c.Area, *x.Area) {
+						if smallest == nil || smallest.Area == nil || smallest.Area[0]*smallest.Area[1] > x.Area[0]*x.Area[1] {
+							smallest = x
+						}
+					}
+				} else if smallest == nil {
+					smallest = x
+				}
+			}
+			if smallest == nil || (smallest.Area != nil && *smallest.Area == *c.Area) {
+				continue
+			}
+			out := c
+			out.Cross, out.Y = smallest.Cross, smallest.Y
+			sides[other] = append(sides[other], out)
+		}
+	}
+	return sides[0], sides[1]
+}

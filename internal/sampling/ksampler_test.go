@@ -286,3 +286,16 @@ func TestInpaintKeepsUnmasked(t *testing.T) {
 		t.Errorf("prepared mask row 0 = %v", m.Data[:8])
 	}
 }
+
+func TestPairAreas(t *testing.T) {
+	a := [4]int{8, 8, 0, 0}
+	pos := []Cond{{Cross: constCond(1, 77)}, {Cross: constCond(2, 77), Area: &a, Strength: 0.5, HasStrength: true}}
+	neg := []Cond{{Cross: constCond(3, 77)}}
+	p, n := PairAreas(pos, neg)
+	if len(p) != 2 || len(n) != 2 {
+		t.Fatalf("paired: %d pos, %d neg", len(p), len(n))
+	}
+	if n[1].Area == nil || *n[1].Area != a || n[1].Cross.Data[0] != 3 || n[1].Strength != 0.5 {
+		t.Errorf("negative area copy = %+v", n[1])
+	}
+}

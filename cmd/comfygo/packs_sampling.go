@@ -1,0 +1,4 @@
+package main
+
+// The sampling nodes (KSampler, KSamplerAdvanced, ModelSamplingDiscrete, LoraLoader, ...).
+import _ "github.com/comfygo/comfygo/nodes/sampling"

@@ -14,8 +14,8 @@ import (
 	"github.com/comfygo/comfygo/internal/lora"
 	"github.com/comfygo/comfygo/internal/models"
 	"github.com/comfygo/comfygo/internal/ort"
-	isampling "github.com/comfygo/comfygo/internal/sampling"
 	"github.com/comfygo/comfygo/internal/safetensors"
+	isampling "github.com/comfygo/comfygo/internal/sampling"
 	"github.com/comfygo/comfygo/internal/tensor"
 	"github.com/comfygo/comfygo/nodes"
 )

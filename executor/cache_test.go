@@ -151,3 +151,17 @@ func TestExpansionCached(t *testing.T) {
 		})
 	}
 }
+
+type unloader struct{ n int }
+
+func (u *unloader) UnloadAll() { u.n++ }
+
+func TestFreeUnloadModels(t *testing.T) {
+	ex := New(Config{})
+	u := &unloader{}
+	ex.cfg.Env.Service("models", func() (any, error) { return u, nil })
+	ex.Free(true, false)
+	if u.n != 1 {
+		t.Fatal("unload_models must reach the model manager")
+	}
+}

@@ -169,9 +169,8 @@ func (e *Executor) Running() string {
 	return e.running
 }
 
-// Free is POST /free: freeMemory drops every cached result; unloadModels asks the
-// environment's "models" service (if any) to unload (any service implementing
-// interface{ UnloadAll() }).
+// Free is POST /free: freeMemory drops every cached result (after the running prompt, if
+// any); unloadModels calls UnloadAll on every Env service that has one (nodes.Env.UnloadAll).
 func (e *Executor) Free(unloadModels, freeMemory bool) {
 	if freeMemory {
 		if e.runMu.TryLock() {
@@ -184,11 +183,7 @@ func (e *Executor) Free(unloadModels, freeMemory bool) {
 		}
 	}
 	if unloadModels && e.cfg.Env != nil {
-		if v, err := e.cfg.Env.Service("models", func() (any, error) { return nil, errNoService }); err == nil {
-			if u, ok := v.(interface{ UnloadAll() }); ok {
-				u.UnloadAll()
-			}
-		}
+		e.cfg.Env.UnloadAll()
 	}
 }
 

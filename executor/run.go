@@ -303,6 +303,10 @@ func (e *Executor) Execute(ctx context.Context, job Job, sink Sink) *History {
 	defer cancel(nil)
 	e.mu.Lock()
 	e.running, e.cancel = job.PromptID, cancel
+	if e.freePending { // a free_memory that raced with the end of the previous prompt
+		e.freePending = false
+		e.cache = newOutputCache(e.cfg.Cache, e.cfg.LRUSize)
+	}
 	e.mu.Unlock()
 	defer func() {
 		e.mu.Lock()

@@ -260,6 +260,22 @@ func (e *Env) Service(key string, create func() (any, error)) (any, error) {
 	return v, nil
 }
 
+// UnloadAll calls UnloadAll on every service that has one (POST /free "unload_models": model
+// managers and caches drop what they hold).
+func (e *Env) UnloadAll() {
+	e.mu.Lock()
+	var us []interface{ UnloadAll() }
+	for _, v := range e.services {
+		if u, ok := v.(interface{ UnloadAll() }); ok {
+			us = append(us, u)
+		}
+	}
+	e.mu.Unlock()
+	for _, u := range us {
+		u.UnloadAll()
+	}
+}
+
 // Logger returns Env's logger, or slog's default.
 func (e *Env) Logger() *slog.Logger {
 	if e == nil || e.Log == nil {

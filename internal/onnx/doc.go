@@ -24,21 +24,22 @@
 //
 // Linear layers: use Linear (com.microsoft FusedMatMul with transB=1, CPU and CUDA kernels) or
 // Gemm(transB=1) on 2-D input, never MatMul(x, Transpose(W)): ORT folds that Transpose into a
-// second full-size copy at load. Measured with 1 GiB of fp32 weights from an F16 file (2-core
-// EPYC, ORT 1.30, BenchmarkOpenSession1GB): FusedMatMul 2.2 s open / peak RSS 1.10× weights;
-// MatMul+Transpose 13.2 s / 2.10×.
+// second full-size copy at load. Measured with 1 GiB of fp32 weights read from an F16 file
+// (BenchmarkOpenSession1GB; 2-core AMD EPYC shared with other jobs, load average 6–9, ORT 1.30
+// CPU; times vary ±2×): FusedMatMul 2.0–2.2 s session open, peak RSS 1.10× the weights;
+// MatMul+Transpose 4.2–13.2 s, 2.10×.
 //
 // Derived weights (LoRA merges): AddLowRank(W, up, down, scale, shape) writes W + scale·up·down as
-// one Gemm over constant initializers; ORT folds it once at session creation into a single
-// merged fp32 tensor (steady state = the plain model's memory). Measured on the same 1 GiB model
-// with a rank-64 LoRA on every layer: open 3.7 s (vs 2.2 s without LoRA), transient peak 2.14×
-// (ORT keeps the folded Casts until the folding pass ends), steady RSS 1.0×. Alternatives
-// measured: Add(W, MatMul(Mul(up,s), down)) 5.0 s / 3.22×; merging in Go and passing the merged
-// weights as raw data in the proto (InitializerFromTensor) 6.6 s / 7.1× — don't, for big models;
-// merging in Go into a temporary F32 safetensors file used as external data 2.5 s open / 2.9×
-// as written in the benchmark (≈1.1× if streamed layer by layer, plus the disk write). Choice:
-// AddLowRank in-graph. InitializerFromTensor / InitializerRaw (data inside the proto, copied;
-// the proto must stay below 2 GiB) are for small tensors.
+// one Gemm over constant initializers; ORT folds it once at session creation into a single merged
+// fp32 tensor (steady state = the plain model's memory). Measured on the same 1 GiB model with a
+// rank-64 LoRA on every layer: open 3.7–7.2 s (vs ~2 s without LoRA), transient peak 2.14× (ORT
+// keeps the folded Casts until the folding pass ends), steady RSS 1.0×. Alternatives measured:
+// Add(W, MatMul(Mul(up,s), down)) 5.0–7.5 s, 3.22×; merging in Go (plain loops, 10 s) and passing
+// the merged weights as raw data in the proto (InitializerFromTensor): +7 s open, 6.9–7.6× —
+// don't, for big models; merging in Go into a temporary F32 safetensors used as external data:
+// 12 s merge+write, 1.0 s open, 2.9× as written in the benchmark (≈1.1× if streamed layer by
+// layer). Choice: AddLowRank in-graph. InitializerFromTensor / InitializerRaw (data inside the
+// proto, copied; the proto must stay below 2 GiB) are for small tensors.
 //
 // Ops: Add Sub Mul Div Pow MatMul Neg Exp Sin Cos Sqrt Erf Tanh Sigmoid Identity Shape Softmax
 // Cast Reshape ReshapeTo Transpose Concat Split Slice Unsqueeze Squeeze Gather ReduceMean Conv

@@ -49,9 +49,33 @@ func NoPromptError() *ValidationError {
 		Details: "No prompt provided", ExtraInfo: map[string]any{}}, NodeErrors: NodeErrors{}}
 }
 
-func invalidPrompt(msg, id string) *ValidationError {
-	return &ValidationError{Info: ErrorInfo{Type: "invalid_prompt", Message: msg,
-		Details: fmt.Sprintf("Node ID '#%s'", id), ExtraInfo: map[string]any{}}, NodeErrors: NodeErrors{}}
+// missingNodeType is current ComfyUI's error for a node without class_type (classType "") or
+// of an unregistered class (older versions said invalid_prompt "Cannot execute because ...").
+func missingNodeType(id string, n *graph.Node, classType string) *ValidationError {
+	var title any
+	if n != nil && n.Meta != nil {
+		if t, ok := n.Meta["title"].(string); ok {
+			title = t
+		}
+	}
+	var msg string
+	var ct any
+	if classType == "" {
+		name := "ID #" + id
+		if t, ok := title.(string); ok && t != "" {
+			name = t
+		}
+		msg = fmt.Sprintf("Node '%s' has no class_type. The workflow may be corrupted or a custom node is missing.", name)
+	} else {
+		ct = classType
+		if title == nil {
+			title = classType
+		}
+		msg = fmt.Sprintf("Node '%s' not found. The custom node may not be installed.", title)
+	}
+	return &ValidationError{Info: ErrorInfo{Type: "missing_node_type", Message: msg,
+		Details:   fmt.Sprintf("Node ID '#%s'", id),
+		ExtraInfo: map[string]any{"node_id": id, "class_type": ct, "node_title": title}}, NodeErrors: NodeErrors{}}
 }
 
 // vresult is the memo entry of one validated node.
@@ -70,10 +94,10 @@ func (e *Executor) Validate(p *graph.Prompt, targets []string) (outputs []string
 	for _, id := range p.IDs {
 		n := p.Nodes[id]
 		if n == nil || n.ClassType == "" {
-			return nil, nil, invalidPrompt("Cannot execute because a node is missing the class_type property.", id)
+			return nil, nil, missingNodeType(id, n, "")
 		}
 		if _, ok := lookup(n.ClassType); !ok {
-			return nil, nil, invalidPrompt(fmt.Sprintf("Cannot execute because node %s does not exist.", n.ClassType), id)
+			return nil, nil, missingNodeType(id, n, n.ClassType)
 		}
 	}
 	var tset map[string]bool

@@ -127,19 +127,21 @@ func TestValidationPromptErrors(t *testing.T) {
 	p := graph.NewPrompt()
 	p.Add("1", &graph.Node{})
 	_, _, verr := New(Config{}).Validate(p, nil)
-	if verr == nil || verr.Info.Type != "invalid_prompt" || verr.Info.Message != "Cannot execute because a node is missing the class_type property." || verr.Info.Details != "Node ID '#1'" {
-		t.Fatalf("%+v", verr)
+	body, _ := json.Marshal(verr)
+	if string(body) != `{"error":{"type":"missing_node_type","message":"Node 'ID #1' has no class_type. The workflow may be corrupted or a custom node is missing.","details":"Node ID '#1'","extra_info":{"class_type":null,"node_id":"1","node_title":null}},"node_errors":{}}` {
+		t.Fatalf("%s", body)
 	}
 	p = graph.NewPrompt()
-	p.Add("7", &graph.Node{ClassType: "Nope"})
+	p.Add("7", &graph.Node{ClassType: "Nope", Meta: map[string]any{"title": "My Nope"}})
 	_, _, verr = New(Config{}).Validate(p, nil)
-	if verr == nil || verr.Info.Message != "Cannot execute because node Nope does not exist." {
-		t.Fatalf("%+v", verr)
+	body, _ = json.Marshal(verr)
+	if string(body) != `{"error":{"type":"missing_node_type","message":"Node 'My Nope' not found. The custom node may not be installed.","details":"Node ID '#7'","extra_info":{"class_type":"Nope","node_id":"7","node_title":"My Nope"}},"node_errors":{}}` {
+		t.Fatalf("%s", body)
 	}
 	b := nodes.NewGraphBuilder("")
 	b.Node("StubInt", "1", "value", int64(1))
 	_, _, verr = New(Config{}).Validate(b.Finalize(), nil)
-	body, _ := json.Marshal(verr)
+	body, _ = json.Marshal(verr)
 	if string(body) != `{"error":{"type":"prompt_no_outputs","message":"Prompt has no outputs","details":"","extra_info":{}},"node_errors":{}}` {
 		t.Fatalf("%s", body)
 	}

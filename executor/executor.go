@@ -1,32 +1,56 @@
 // Package executor validates and runs API prompts with ComfyUI's semantics (see
 // /work/shared/spec/execution.md): validation errors with ComfyUI's exact shapes, execution of
 // only what the outputs need, lazy inputs, list mapping, execution blockers, node expansion,
-// content-addressed output caching (classic, LRU, none) and ComfyUI's websocket events.
+// async nodes, interrupts, content-addressed output caching (classic, LRU, none) and ComfyUI's
+// websocket events.
 //
 // API:
 //
 //	ex := executor.New(executor.Config{Cache: executor.CacheClassic, Env: env})
-//	outputs, nodeErrors, verr := ex.Validate(prompt, partialTargets) // verr != nil → HTTP 400 body
-//	hist := ex.Execute(ctx, executor.Job{PromptID: id, Prompt: prompt, Outputs: outputs, ClientID: cid}, sink)
-//	ex.Interrupt(promptID) // or cancel ctx
+//	outputs, nodeErrors, verr := ex.Validate(prompt, partialTargets)
+//	    // verr != nil → HTTP 400 with json.Marshal(verr) ({"error", "node_errors"});
+//	    // else 200 with nodeErrors (outputs that failed and were dropped).
+//	    // partialTargets: nil when the request has none; an empty non-nil slice fails.
+//	hist := ex.Execute(ctx, executor.Job{PromptID, Number, Prompt, ExtraData, Outputs, ClientID}, sink)
+//	    // hist.Outputs / hist.Meta / hist.Status are the history entry's parts.
+//	ex.Interrupt(promptID) // "" = whatever runs; cancelling ctx interrupts too
 //	ex.Free(unloadModels, freeMemory)
+//	executor.NoPromptError() // the 400 body for a POST /prompt without "prompt"
 //
 // Validate mutates the prompt (coerced constants, unwrapped {"__value__": ...}); run that
-// mutated prompt. Execute must not be called concurrently (the server's single worker calls it).
+// mutated prompt. Validate may run concurrently with Execute; Execute calls are serialised
+// (the server's single worker calls it).
 //
 // Events go through Sink with ComfyUI's routing already applied: Event's clientID is the
 // prompt's client id, or "" meaning broadcast to every socket. Events ComfyUI sends only to a
 // client (execution_start, execution_cached, executing, executed, execution_success,
 // execution_error) are not emitted at all when the job has no client id; progress,
 // progress_state, previews, execution_interrupted and the non-fatal "Execution Blocked"
-// execution_error are broadcast then. The end-of-prompt `executing {"node": null, "prompt_id"}`
-// is NOT emitted here: the server sends it after storing the History (ComfyUI's order).
+// execution_error are broadcast then. Payloads are the exported event types of events.go
+// (ExecutionStart, ExecutionCached, Executing, Executed, Progress, ProgressState,
+// ExecutionSuccess, ExecutionError, ExecutionInterrupted). The end-of-prompt
+// `executing {"node": null, "prompt_id"}` is NOT emitted here: the server sends it after
+// storing the History (ComfyUI's order).
 //
 // progress_state: ComfyUI resends every started node's state on each update (quadratic in the
 // node count). The frontend replaces its per-prompt map with each message's nodes and only
 // uses running states for display, so comfygo sends the running nodes plus the node whose
 // state just changed (linear). Each message therefore carries the transition (running or
 // finished) of the node it is about.
+//
+// Hidden inputs receive: UNIQUE_ID the node id (string), PROMPT the submitted *graph.Prompt
+// (an empty one during validation), DYNPROMPT a nodes.DynPrompt (nil during validation and
+// IS_CHANGED), EXTRA_PNGINFO extra_data["extra_pnginfo"], AUTH_TOKEN_COMFY_ORG /
+// API_KEY_COMFY_ORG the same-named extra_data values.
+//
+// Deliberate differences from ComfyUI: cache keys are Merkle hashes (a node's key hashes its
+// immediate signature with its sources' keys), so two distinct but identical source nodes feeding
+// one node count as the same input (ComfyUI's ancestor-indexed signature tells them apart;
+// their outputs are identical anyway); IS_CHANGED values are not written back into the prompt;
+// a dependency cycle found while staging is recorded as an error in history (ComfyUI records
+// "success"); static cycles fail validation with "Dependency cycle detected" instead of a
+// recursion error; cached output UI is recorded in history even without a client id; node
+// instances are not cached (Go nodes are stateless Defs).
 package executor
 
 import (

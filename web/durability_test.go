@@ -96,6 +96,12 @@ func TestKill9Durability(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() { // never leave a server behind when the test fails
+			if cmd.ProcessState == nil {
+				cmd.Process.Kill()
+				cmd.Wait()
+			}
+		})
 		for i := 0; i < 200; i++ {
 			if resp, err := http.Get(base + "/system_stats"); err == nil {
 				resp.Body.Close()

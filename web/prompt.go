@@ -242,6 +242,10 @@ func (s *Server) handlePostPrompt(w http.ResponseWriter, r *http.Request) {
 		it.Number, counter = s.q.nextNumber(front)
 	}
 	if err := s.q.push(it, counter, sensitive); err != nil {
+		if errors.Is(err, errDuplicate) {
+			promptError(w, "invalid_prompt", "Invalid prompt: "+err.Error(), promptID, nil)
+			return
+		}
 		s.log.Error("queue prompt", "err", err)
 		http.Error(w, "cannot store the prompt", http.StatusInternalServerError)
 		return

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -155,8 +156,20 @@ func (q *queue) nextNumber(front bool) (float64, uint64) {
 	return float64(n), q.counter
 }
 
+// errDuplicate is returned by push for a prompt_id that is already queued or running.
+var errDuplicate = errors.New("a prompt with this prompt_id is already queued or running")
+
 // push persists and enqueues it.
 func (q *queue) push(it *storedItem, counter uint64, sensitive map[string]any) error {
+	q.mu.Lock()
+	dup := q.running != nil && q.running.PromptID == it.PromptID
+	for _, p := range q.pending {
+		dup = dup || p.PromptID == it.PromptID
+	}
+	q.mu.Unlock()
+	if dup {
+		return errDuplicate
+	}
 	if err := q.store.PutItem(it, counter); err != nil {
 		return err
 	}

@@ -443,6 +443,9 @@ func TestQueueOrderingAndHistoryPaging(t *testing.T) {
 	if code != 200 || !strings.Contains(string(raw), `"number":12.0`) || !strings.Contains(string(raw), `"prompt_id":"explicit-id"`) {
 		t.Errorf("explicit number: %s", raw)
 	}
+	if code, _ := ts.do(t, "POST", "/prompt", map[string]any{"prompt": text(4), "prompt_id": "explicit-id"}); code != 400 {
+		t.Errorf("duplicate queued prompt_id: %d", code)
+	}
 	gone := ts.queue(t, map[string]any{"prompt": text(5), "client_id": "qq"})
 	var q struct {
 		Running [][]any `json:"queue_running"`

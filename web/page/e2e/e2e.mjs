@@ -84,7 +84,14 @@ async function startServer() {
   } catch (e) {
     log('gen-tiny failed (the tiny-model check will be skipped):', String(e.stderr || e).slice(0, 300));
   }
-  const proc = spawn(bin, args, { cwd: tmp, stdio: ['ignore', 'pipe', 'pipe'] });
+  // the server runs in a temp dir: point it at the repository's ONNX Runtime and CLIP vocabulary
+  // (scripts/setup.sh) unless the environment already does
+  const env = { ...process.env };
+  const ort = join(repo, 'third_party/onnxruntime/libonnxruntime.so.1');
+  const vocab = join(repo, 'third_party/clip/bpe_simple_vocab_16e6.js');
+  if (!env.ONNXRUNTIME_LIB && existsSync(ort)) env.ONNXRUNTIME_LIB = ort;
+  if (!env.COMFYGO_CLIP_VOCAB && existsSync(vocab)) env.COMFYGO_CLIP_VOCAB = vocab;
+  const proc = spawn(bin, args, { cwd: tmp, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout.on('data', (b) => (out += b));
   proc.stderr.on('data', (b) => (out += b));
@@ -604,7 +611,8 @@ async function main() {
       await page.locator(`.node[data-id="${ks.id}"] select.control`).selectOption('randomize');
       const before = await page.locator('#gallery img').count();
       await page.keyboard.press('Control+Enter');
-      await page.waitForFunction((n) => document.querySelectorAll('#gallery img').length > n, before, { timeout: 120000 });
+      await page.waitForFunction((n) => document.querySelectorAll('#gallery img').length > n || document.querySelector('#total-text').textContent === 'failed', before, { timeout: 120000 });
+      if ((await page.locator('#total-text').textContent()) === 'failed') throw new Error(`the run failed: ${await page.locator('#problem-list').textContent()}`);
       await page.waitForFunction(() => document.querySelector('#total-progress').getAttribute('aria-valuenow') === '100', null, { timeout: 30000 });
       assert.notEqual(await page.locator(`#w-${ks.id}-seed`).inputValue(), '5', 'randomize changed the seed after queueing');
       const previews = await page.locator(`.node[data-id="${ks.id}"] img.preview`).count();

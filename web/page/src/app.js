@@ -376,6 +376,7 @@ api.addEventListener('preview', (e) => {
   const { blob, meta } = e.detail;
   const url = URL.createObjectURL(blob);
   const img = $('#preview');
+  img.onload = () => img.classList.toggle('pixel', img.naturalWidth < 128);
   img.src = url;
   img.hidden = false;
   const node = meta?.display_node_id ?? meta?.node_id ?? state.run?.node;

@@ -188,7 +188,7 @@ export class GraphView extends EventTarget {
         const ci = slots[i + 1]?.kind === 'control' && slots[i + 1].name === s.name ? i + 1 : -1;
         const row = this.widgetRow(m, s.input, i, ci, linked.has(s.name));
         m.rows.set(s.name, row);
-        wbox.append(row);
+        wbox.append(row, row.controlRow || '');
       });
       if (slots.some((s) => s.kind === 'upload')) {
         const imgSlot = slots.find((s) => s.kind === 'value' && s.input.type === 'COMBO' && s.input.opts.image_upload);
@@ -209,7 +209,8 @@ export class GraphView extends EventTarget {
         m.slots = [{ name: inp.name, kind: 'value', input: inp }];
         const hasCtl = typeof m.values[1] === 'string' && [...CONTROL_MODES, 'increment-wrap'].includes(m.values[1]);
         if (hasCtl) m.slots.push({ name: inp.name, kind: 'control', input: inp });
-        wbox.append(this.widgetRow(m, inp, 0, hasCtl ? 1 : -1, false));
+        const row = this.widgetRow(m, inp, 0, hasCtl ? 1 : -1, false);
+        wbox.append(row, row.controlRow || '');
       } else {
         m.slots = [{ name: 'text', kind: 'value', input: { name: 'text', type: 'STRING', opts: { multiline: true }, options: null } }];
         wbox.append(this.widgetRow(m, m.slots[0].input, 0, -1, false));
@@ -275,7 +276,7 @@ export class GraphView extends EventTarget {
       m.values.push(v);
       const row = this.widgetRow(m, inp, k, -1, savedIn.get(bi.name)?.link != null);
       m.rows.set(bi.name, row);
-      wbox.append(row);
+      wbox.append(row, row.controlRow || '');
     });
   }
 
@@ -316,7 +317,7 @@ export class GraphView extends EventTarget {
       const row = this.widgetRow(pm, pm.slots[vi].input, vi, ci, linked);
       pm.rows.set(wname, row);
       m.rows.set(`${t.id}:${wname}`, row);
-      wbox.append(row);
+      wbox.append(row, row.controlRow || '');
     }
   }
 
@@ -372,7 +373,9 @@ export class GraphView extends EventTarget {
       const modes = inp.type === 'COMBO' ? [...CONTROL_MODES, 'increment-wrap'] : CONTROL_MODES;
       for (const o of modes) sel.append(h('option', { value: o, text: o }));
       sel.value = m.values[ci] || 'randomize';
-      row.append(sel);
+      // its own row, as in ComfyUI ("control after generate" under the seed)
+      sel.id = `${id}-control`;
+      row.controlRow = h('div', { class: 'w ctl', 'data-name': `${inp.name}:control` }, h('label', { class: 'wname', for: sel.id, text: 'control after generate' }), sel);
     }
     row.append(h('div', { class: 'werr' }));
     return row;
@@ -746,6 +749,10 @@ export class GraphView extends EventTarget {
     if (!img) {
       m.media.replaceChildren();
       img = h('img', { class: 'preview', alt: 'latent preview' });
+      img.onload = () => {
+        img.classList.toggle('pixel', img.naturalWidth < 128);
+        this.remeasure(m);
+      };
       m.media.append(img);
     }
     img.src = url;

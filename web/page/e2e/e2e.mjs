@@ -508,6 +508,7 @@ async function main() {
         await page.waitForFunction((f) => document.querySelector('#wfname').textContent.startsWith(f), f);
         const missing = await page.locator('.node.missing').count();
         assert.equal(missing, 0, `${f}: ${missing} node(s) of unknown type`);
+        await shot(page, `10-workflow-${f.replace(/\.\w+$/, '')}.png`);
         const mine = await page.evaluate(() => window.comfygo.graphToPrompt().output);
         if (binPath) {
           const server = JSON.parse(execFileSync(binPath, ['convert', '--enable-test-nodes', '--models-dir', join(tmp, 'models'), join(dir, f)], { cwd: tmp, encoding: 'utf8' }));
@@ -610,9 +611,17 @@ async function main() {
       assert.equal(await page.locator('.node.has-error, .w.invalid').count(), 0, 'tiny workflow loads without problems');
       await page.locator(`.node[data-id="${ks.id}"] select.control`).selectOption('randomize');
       const before = await page.locator('#gallery img').count();
+      const prevRun = await page.evaluate(() => window.comfygo.state.run?.id || '');
       await page.keyboard.press('Control+Enter');
-      await page.waitForFunction((n) => document.querySelectorAll('#gallery img').length > n || document.querySelector('#total-text').textContent === 'failed', before, { timeout: 120000 });
-      if ((await page.locator('#total-text').textContent()) === 'failed') throw new Error(`the run failed: ${await page.locator('#problem-list').textContent()}`);
+      await page.waitForFunction(
+        ([n, prev]) => {
+          const r = window.comfygo.state.run;
+          return document.querySelectorAll('#gallery img').length > n || (r && r.id !== prev && r.finished === 'failed');
+        },
+        [before, prevRun],
+        { timeout: 120000 },
+      );
+      if (await page.evaluate(() => window.comfygo.state.run?.finished === 'failed')) throw new Error(`the run failed: ${await page.locator('#problem-list').textContent()}`);
       await page.waitForFunction(() => document.querySelector('#total-progress').getAttribute('aria-valuenow') === '100', null, { timeout: 30000 });
       assert.notEqual(await page.locator(`#w-${ks.id}-seed`).inputValue(), '5', 'randomize changed the seed after queueing');
       const previews = await page.locator(`.node[data-id="${ks.id}"] img.preview`).count();

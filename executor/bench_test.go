@@ -219,3 +219,39 @@ func TestDeepChain(t *testing.T) {
 }
 
 var _ = fmt.Sprint
+
+// BenchmarkSchedule is the execution list alone (add_node, staging heuristic, completion) over
+// the synthetic prompts, without running nodes: the "scheduling" share of a fresh run.
+func BenchmarkSchedule(b *testing.B) {
+	for _, s := range shapes {
+		p := synth(s.n, s.chains)
+		b.Run(s.name, func(b *testing.B) {
+			ex := New(Config{Cache: CacheNone})
+			var m cpuMeter
+			m.begin()
+			for i := 0; i < b.N; i++ {
+				r := &run{e: ex, lookup: newDefCache(ex.lookup), orig: p, eph: map[string]*graph.Node{},
+					parents: map[string]string{}, display: map[string]string{}, keys: map[string]cacheKey{}}
+				r.list = newExecList(r)
+				if err := r.list.addNode("sink", false, nil); err != nil {
+					b.Fatal(err)
+				}
+				n := 0
+				for !r.list.isEmpty() {
+					id := r.list.pickReady()
+					if id == "" {
+						b.Fatal("stuck")
+					}
+					r.list.staged = id
+					r.list.complete(id)
+					n++
+				}
+				if n != len(p.IDs) {
+					b.Fatalf("scheduled %d of %d", n, len(p.IDs))
+				}
+			}
+			m.end()
+			m.report(b)
+		})
+	}
+}

@@ -1147,7 +1147,7 @@ func (r *run) processResults(res []any, d *nodes.Def) (outputs [][]any, ui map[s
 		if !ok {
 			return nil, nil, nil, false, fmt.Errorf("node returned %T, not nodes.Result", x)
 		}
-		if rr.Block != nil {
+		if rr.Block != nil && rr.Expand == nil {
 			t := fan(rr.Block)
 			tuples = append(tuples, t)
 			subs = append(subs, subResult{false, t})
@@ -1162,10 +1162,8 @@ func (r *run) processResults(res []any, d *nodes.Def) (outputs [][]any, ui map[s
 		if rr.Expand != nil {
 			hasSub = true
 			result := rr.Outputs
-			if len(result) == 1 && len(d.Outputs) != 1 {
-				if b, ok := asBlocker(result[0]); ok {
-					result = fan(b)
-				}
+			if rr.Block != nil { // {"result": ExecutionBlocker, "expand": ...}
+				result = fan(rr.Block)
 			}
 			subs = append(subs, subResult{true, result})
 			r.expandGraphs = append(r.expandGraphs, rr.Expand)

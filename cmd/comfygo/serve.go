@@ -79,10 +79,7 @@ func runServe(args []string) int {
 			return 1
 		}
 	}
-	// ComfyUI empties the temp folder at start (PreviewImage files).
-	if err := os.RemoveAll(*tempDir); err != nil {
-		log.Warn("cannot empty temp folder", "dir", *tempDir, "err", err)
-	}
+	cleanTemp(*tempDir, log)
 	opts := map[string]string{}
 	for k, v := range map[string]string{"onnxruntime-lib": *ortLib, "provider": *provider, "device-id": *deviceID, "threads": *threads, "preview-method": *previewMethod} {
 		if v != "" {
@@ -141,4 +138,31 @@ func runServe(args []string) int {
 	}
 	log.Info("comfygo stopped")
 	return 0
+}
+
+// tempMarker marks a temp folder comfygo created, so that emptying it at start (as ComfyUI does
+// for PreviewImage files) can never wipe a folder the user pointed --temp-dir at by mistake.
+const tempMarker = ".comfygo-temp"
+
+// cleanTemp empties the temp folder if comfygo created it, and (re)creates it with its marker.
+func cleanTemp(dir string, log *slog.Logger) {
+	ents, err := os.ReadDir(dir)
+	if err == nil && len(ents) > 0 {
+		if _, err := os.Stat(filepath.Join(dir, tempMarker)); err != nil {
+			log.Warn("not emptying the temp folder: comfygo did not create it", "dir", dir)
+			return
+		}
+		for _, e := range ents {
+			if e.Name() != tempMarker {
+				if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+					log.Warn("cannot empty temp folder", "dir", dir, "err", err)
+				}
+			}
+		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		log.Warn("cannot create temp folder", "dir", dir, "err", err)
+		return
+	}
+	_ = os.WriteFile(filepath.Join(dir, tempMarker), nil, 0o644)
 }

@@ -600,3 +600,42 @@ func TestFrontendBootSequence(t *testing.T) {
 		t.Errorf("reconnect sid %q", again.sid)
 	}
 }
+
+// TestSensitiveExtraData: comfy.org keys are removed from extra_data: never in /queue,
+// /history, /api/jobs or the database file.
+func TestSensitiveExtraData(t *testing.T) {
+	dir := t.TempDir()
+	ts := newTestServer(t, dir)
+	c := dialWS(t, ts, "sens")
+	id := ts.queue(t, map[string]any{"client_id": "sens", "prompt": map[string]any{
+		"1": map[string]any{"class_type": "WebTestText", "inputs": map[string]any{"value": 9}}},
+		"extra_data": map[string]any{"api_key_comfy_org": "SECRET-KEY-123", "auth_token_comfy_org": "SECRET-TOK-456", "extra_pnginfo": map[string]any{"workflow": map[string]any{"id": "wf-1"}}}})
+	c.until(t, id, 10*time.Second)
+	for _, p := range []string{"/history", "/history/" + id, "/api/jobs", "/api/jobs/" + id, "/queue"} {
+		_, b := ts.do(t, "GET", p, nil)
+		if strings.Contains(string(b), "SECRET") {
+			t.Errorf("%s leaks a key: %s", p, b)
+		}
+	}
+	var h map[string]struct {
+		Prompt []json.RawMessage `json:"prompt"`
+	}
+	ts.getJSON(t, "/history/"+id, &h)
+	var extra map[string]any
+	json.Unmarshal(h[id].Prompt[3], &extra)
+	if extra["client_id"] != "sens" || extra["create_time"] == nil || extra["extra_pnginfo"] == nil {
+		t.Errorf("extra_data %v", extra)
+	}
+	var jobs struct {
+		Jobs []map[string]any `json:"jobs"`
+	}
+	ts.getJSON(t, "/api/jobs?workflow_id=wf-1", &jobs)
+	if len(jobs.Jobs) != 1 || jobs.Jobs[0]["workflow_id"] != "wf-1" {
+		t.Errorf("jobs by workflow %v", jobs.Jobs)
+	}
+	ts.stop()
+	db, _ := os.ReadFile(filepath.Join(dir, "user", "comfygo.db"))
+	if bytes.Contains(db, []byte("SECRET")) {
+		t.Error("the database holds a comfy.org key")
+	}
+}

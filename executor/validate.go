@@ -553,7 +553,8 @@ func (v *validator) own(id string) (reasons []ErrorInfo, srcs []srcLink, exc *Er
 			}
 		}
 		if !blocked {
-			ctx := &nodes.Context{Context: context.Background(), NodeID: id, DisplayID: id, Env: v.e.cfg.Env}
+			ctx := &nodes.Context{Context: context.Background(), NodeID: id, DisplayID: id, Env: v.e.cfg.Env,
+				Prompt: staticPrompt{v.p}}
 			if err := val.Func(ctx, args, inTypes); err != nil {
 				msg := err.Error()
 				for _, name := range names {
@@ -613,3 +614,17 @@ func stackLines(b []byte) []string {
 }
 
 var _ = json.Marshal
+
+// staticPrompt is the nodes.DynPrompt view of a prompt being validated (no expansions yet); a
+// custom validator reaches it through ctx.Prompt.
+type staticPrompt struct{ p *graph.Prompt }
+
+func (s staticPrompt) Node(id string) (*graph.Node, bool) {
+	n, ok := s.p.Nodes[id]
+	return n, ok
+}
+func (s staticPrompt) RealID(id string) string    { return id }
+func (s staticPrompt) ParentID(id string) string  { return "" }
+func (s staticPrompt) DisplayID(id string) string { return id }
+func (s staticPrompt) Original() *graph.Prompt    { return s.p }
+func (s staticPrompt) NodeIDs() []string          { return append([]string(nil), s.p.IDs...) }

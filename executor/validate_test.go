@@ -281,3 +281,23 @@ func FuzzCoerce(f *testing.F) {
 		_, _ = coerce("INT", json.Number(s))
 	})
 }
+
+// VariantSupport: links from variant ("SmartType") nodes pass a variant node's check, others
+// must be subsets of the declared type.
+func TestVariantTypes(t *testing.T) {
+	b := nodes.NewGraphBuilder("")
+	l := b.Node("TestAccumulationGetLengthNode", "len", "accumulation", b.Node("TestAccumulateNode", "acc", "to_add", int64(1)).Out(0))
+	v := b.Node("TestCustomValidation3", "v", "input1", l.Out(0), "input2", 1.0) // INT from a variant node
+	b.Node("XSave", "o", "images", v.Out(0))
+	if _, _, verr := New(Config{}).Validate(b.Finalize(), nil); verr != nil {
+		js, _ := json.Marshal(verr)
+		t.Fatalf("a variant source passes: %s", js)
+	}
+	b = nodes.NewGraphBuilder("")
+	v = b.Node("TestCustomValidation3", "v", "input1", b.Node("StubInt", "i", "value", int64(1)).Out(0), "input2", 1.0)
+	b.Node("XSave", "o", "images", v.Out(0))
+	_, _, verr := New(Config{}).Validate(b.Finalize(), nil)
+	if verr == nil || verr.NodeErrors["v"].Errors[0].Details != "input_types - Invalid type of input1: INT (expected IMAGE,FLOAT)" {
+		t.Fatalf("%+v", verr)
+	}
+}

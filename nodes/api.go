@@ -175,7 +175,8 @@ type Context struct {
 	// CallIndex is the list-mapping index of this call (0 for a single call); it is part of
 	// the default GraphBuilder prefix.
 	CallIndex int
-	// Prompt is the live prompt (original plus expanded nodes); nil during validation.
+	// Prompt is the live prompt (original plus expanded nodes); during validation (Validator.Func)
+	// the prompt being validated.
 	Prompt DynPrompt
 
 	graphIndex int

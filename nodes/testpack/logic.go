@@ -214,15 +214,43 @@ func conditionDefs() []*nodes.Def {
 	}
 }
 
+// variantNames are the classes wrapped by VariantSupport (their types are "SmartTypes").
+var variantNames = map[string]bool{
+	"TestWhileLoopOpen": true, "TestWhileLoopClose": true, "TestExecutionBlocker": true,
+	"TestAccumulateNode": true, "TestAccumulationHeadNode": true, "TestAccumulationToListNode": true,
+	"TestListToAccumulationNode": true, "TestAccumulationGetLengthNode": true,
+	"TestAccumulationGetItemNode": true, "TestAccumulationSetItemNode": true,
+	"TestForLoopOpen": true, "TestForLoopClose": true, "TestMakeListNode": true,
+	"TestCustomValidation3": true,
+}
+
+// fromVariant reports whether input name of the validated node is linked to a variant node
+// (whose SmartType output passes any check, as upstream).
+func fromVariant(ctx *nodes.Context, name string) bool {
+	if ctx.Prompt == nil {
+		return false
+	}
+	n, ok := ctx.Prompt.Node(ctx.NodeID)
+	if !ok {
+		return false
+	}
+	l, ok := n.Inputs.Values[name].(graph.Link)
+	if !ok {
+		return false
+	}
+	src, ok := ctx.Prompt.Node(l.NodeID)
+	return ok && variantNames[src.ClassType]
+}
+
 // variant applies ComfyUI's VariantSupport to d: the engine's link type check is replaced by
 // a check that each linked input's received type is a subset of the declared one ("*" matches
-// anything). (Upstream also exempts links from other variant nodes; see the package notes.)
+// anything); links from other variant nodes always pass.
 func variant(d *nodes.Def) *nodes.Def {
 	d.Validate = &nodes.Validator{InputTypes: true, Func: func(ctx *nodes.Context, in nodes.Inputs, types map[string]string) error {
 		for _, name := range sortedKeys(types) {
 			got := types[name]
 			inp, sec, ok := d.Input(name)
-			if !ok || sec == "hidden" {
+			if !ok || sec == "hidden" || fromVariant(ctx, name) {
 				continue
 			}
 			if !subsetType(got, inp.Type) {

@@ -694,3 +694,70 @@ func TestValueNotInListAndCoercion(t *testing.T) {
 }
 
 var _ = graph.Link{}
+
+func TestCachedRunEventSequence(t *testing.T) {
+	ex := New(Config{})
+	b := nodes.NewGraphBuilder("cachedseq")
+	b.Node("XSave", "", "images", img(b, "BLACK", 8).Out(0))
+	mustRun(t, ex, b)
+	r := mustRun(t, ex, b)
+	var names []string
+	for _, e := range r.ev {
+		names = append(names, e.name)
+	}
+	if got := strings.Join(names, " "); got != "execution_start execution_cached executed progress_state execution_success" {
+		t.Fatalf("fully cached run events: %s", got)
+	}
+	if n := len(r.h.Status.Messages); n != 3 {
+		t.Fatalf("status messages %d", n)
+	}
+}
+
+func TestLazyRequestErrors(t *testing.T) {
+	nodes.Register(&nodes.Def{Name: "XBadLazy", Category: "test",
+		Required: []nodes.Input{{Name: "a", Type: "*", Lazy: true}, {Name: "c", Type: nodes.TypeInt}},
+		Outputs:  []nodes.Output{{Type: "*"}},
+		CheckLazy: func(ctx *nodes.Context, in nodes.Inputs) ([]string, error) {
+			return []string{in.String("want")}, nil
+		},
+		Optional: []nodes.Input{{Name: "want", Type: nodes.TypeString}},
+		Execute:  func(ctx *nodes.Context, in nodes.Inputs) (nodes.Result, error) { return nodes.Out(in["a"]) }})
+	for want, msg := range map[string]string{
+		"zzz": "says it needs input zzz, but there is no input to that node at all",
+	} {
+		b := nodes.NewGraphBuilder("lazyerr")
+		n := b.Node("XBadLazy", "", "a", b.Node("StubInt", "", "value", int64(1)).Out(0), "c", int64(1), "want", want)
+		// (a constant that is present is never "requested": it is available)
+		b.Node("XSink", "", "in0", n.Out(0))
+		r, verr := runB(t, New(Config{}), b, nil)
+		if verr != nil {
+			t.Fatal(verr)
+		}
+		if r.err == nil || !strings.Contains(r.err.ExceptionMessage, msg) || r.err.NodeID != n.ID {
+			t.Fatalf("%s: %+v", want, r.err)
+		}
+	}
+}
+
+func TestInputIsListBlocker(t *testing.T) {
+	b := nodes.NewGraphBuilder("listblock")
+	bl := b.Node("TestExecutionBlocker", "", "input", int64(5), "block", true, "verbose", false)
+	ml := b.Node("TestMakeListNode", "", "value1", int64(1), "value2", bl.Out(0))
+	acc := b.Node("TestListToAccumulationNode", "", "list", ml.Out(0))
+	ln := b.Node("TestAccumulationGetLengthNode", "", "accumulation", acc.Out(0))
+	sink := b.Node("XSink", "", "in0", ln.Out(0))
+	r := mustRun(t, New(Config{}), b)
+	// every node is staged (executing is sent), but a blocked element blocks the whole
+	// INPUT_IS_LIST call, and everything downstream of it
+	if _, ok := r.h.Outputs.Get(sink.ID); ok {
+		t.Fatal("the sink must be blocked")
+	}
+	b2 := nodes.NewGraphBuilder("listblock2")
+	ml2 := b2.Node("TestMakeListNode", "", "value1", int64(1), "value2", int64(2))
+	acc2 := b2.Node("TestListToAccumulationNode", "", "list", ml2.Out(0))
+	sink2 := b2.Node("XSink", "", "in0", b2.Node("TestAccumulationGetLengthNode", "", "accumulation", acc2.Out(0)).Out(0))
+	r = mustRun(t, New(Config{}), b2)
+	if _, ok := r.h.Outputs.Get(sink2.ID); !ok || !r.didRun(ml2.ID) {
+		t.Fatal("without a blocker the chain runs")
+	}
+}

@@ -299,3 +299,31 @@ func TestPairAreas(t *testing.T) {
 		t.Errorf("negative area copy = %+v", n[1])
 	}
 }
+
+func TestGuiderMaskAndRange(t *testing.T) {
+	ms := mustMS(t, "eps", false)
+	x := tensor.New(1, 1, 4, 4)
+	u := &constUNet{}
+	mask := tensor.New(1, 4, 4)
+	for i := 0; i < 8; i++ { // top half
+		mask.Data[i] = 1
+	}
+	g := &Guider{MS: ms, UNet: u.call, CFG: 1, Positive: []Cond{
+		{Cross: constCond(1, 77)},
+		{Cross: constCond(5, 77), Mask: mask, MaskStrength: 1, Strength: 3, HasStrength: true},
+		{Cross: constCond(9, 77), HasRange: true, SigmaStart: 0.5, SigmaEnd: 0.1},
+	}}
+	d, err := g.Denoise(context.Background(), x, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// sigma 1 is outside the third entry's range; top half: (-1 + -5*3)/4, bottom: -1
+	if math.Abs(float64(d.Data[0])+4) > 1e-5 || math.Abs(float64(d.Data[15])+1) > 1e-5 {
+		t.Errorf("mask weighting: top %v (want -4), bottom %v (want -1)", d.Data[0], d.Data[15])
+	}
+	d, _ = g.Denoise(context.Background(), x, 0.2)
+	// in range now: bottom = (-0.2*1 + -0.2*9)/2
+	if math.Abs(float64(d.Data[15])+1) > 1e-5 {
+		t.Errorf("timestep range: bottom %v, want -1", d.Data[15])
+	}
+}

@@ -342,7 +342,24 @@ func (s *Server) handleJobs(w http.ResponseWriter, r *http.Request) {
 		add(queueJob(it, "pending", false))
 	}
 	if len(want) == 0 || want["completed"] || want["failed"] || want["cancelled"] {
-		_, err := s.store.History(0, -1, func(id string, e json.RawMessage) { add(historyJob(id, e, false)) })
+		// History entries never change once stored: their job rows are cached by sequence number
+		// (the cache keeps only the entries seen in this scan, so deleted ones drop out).
+		s.jobsMu.Lock()
+		seen := make(map[uint64]*job, len(s.jobsCache))
+		err := s.store.HistoryScan(func(seq uint64, decode func() (string, json.RawMessage, error)) {
+			j := s.jobsCache[seq]
+			if j == nil {
+				id, e, err := decode()
+				if err != nil {
+					return
+				}
+				j = historyJob(id, e, false)
+			}
+			seen[seq] = j
+			add(j)
+		})
+		s.jobsCache = seen
+		s.jobsMu.Unlock()
 		if err != nil {
 			http.Error(w, "cannot read history", http.StatusInternalServerError)
 			return

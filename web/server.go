@@ -101,6 +101,9 @@ type Server struct {
 	workerWG sync.WaitGroup
 	closeMu  sync.Once
 
+	jobsMu    sync.Mutex
+	jobsCache map[uint64]*job // /api/jobs rows of history entries, by store sequence
+
 	freeMu                 sync.Mutex
 	freeUnload, freeMemory bool // POST /free flags, applied by the worker between prompts
 }

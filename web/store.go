@@ -225,6 +225,23 @@ func (s *Store) History(offset, max int, fn func(id string, entry json.RawMessag
 	return total, err
 }
 
+// HistoryScan calls fn for every history entry, oldest first, with its sequence number (unique
+// per stored entry; a re-run with the same prompt_id gets a new one) and a decoder of the
+// entry. decode must only be called inside fn.
+func (s *Store) HistoryScan(fn func(seq uint64, decode func() (string, json.RawMessage, error))) error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketHistory).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			fn(getU64(k), func() (string, json.RawMessage, error) {
+				var se storedEntry
+				err := json.Unmarshal(v, &se)
+				return se.ID, se.Entry, err
+			})
+		}
+		return nil
+	})
+}
+
 // HistoryCount returns the number of history entries.
 func (s *Store) HistoryCount() int {
 	n := 0

@@ -510,6 +510,24 @@ async function main() {
         assert.equal(missing, 0, `${f}: ${missing} node(s) of unknown type`);
         await shot(page, `10-workflow-${f.replace(/\.\w+$/, '')}.png`);
         const mine = await page.evaluate(() => window.comfygo.graphToPrompt().output);
+        if (process.env.E2E_RUN_WORKFLOWS !== '0') {
+          // queue it on the tiny models and wait for its images
+          const before = await page.locator('#gallery img').count();
+          const prevRun = await page.evaluate(() => window.comfygo.state.run?.id || '');
+          const t0 = Date.now();
+          await page.click('#queue');
+          await page.waitForFunction(
+            ([n, prev]) => {
+              const r = window.comfygo.state.run;
+              return (r && r.id !== prev && r.finished) || (document.querySelectorAll('#gallery img').length > n && r?.finished);
+            },
+            [before, prevRun],
+            { timeout: 180000 },
+          );
+          const fin = await page.evaluate(() => window.comfygo.state.run.finished);
+          if (!fin.startsWith('done')) throw new Error(`${f}: run ${fin}: ${await page.locator('#problem-list').textContent()}`);
+          log(`${f}: ran in ${Date.now() - t0} ms`);
+        }
         if (binPath) {
           const server = JSON.parse(execFileSync(binPath, ['convert', '--enable-test-nodes', '--models-dir', join(tmp, 'models'), join(dir, f)], { cwd: tmp, encoding: 'utf8' }));
           const strip = (p) => Object.fromEntries(Object.entries(p).map(([k, v]) => [k, { class_type: v.class_type, inputs: v.inputs }]));

@@ -611,7 +611,8 @@ export class GraphView extends EventTarget {
   applyTransform() {
     this.world.style.transform = `translate(${this.offset[0]}px, ${this.offset[1]}px) scale(${this.scale})`;
     // Like ComfyUI's low-quality mode: far out, draw boxes and links without widget text.
-    this.world.classList.toggle('lowq', this.scale < 0.45);
+    // (only for big graphs: small ones stay readable, and cheap to paint, at any zoom)
+    this.world.classList.toggle('lowq', this.scale < 0.2 || (this.scale < 0.45 && this.models.size > 80));
   }
 
   /** fit scales and pans so the whole graph is visible. */

@@ -279,17 +279,28 @@ func matmul(a, b []float32, m, k, n int) []float32 {
 }
 
 func matmulRows(a, b, c []float32, lo, hi, k, n int) {
-	const nb = 512 // column block: keeps a C row block and B row blocks in cache
+	const nb = 1024 // column block: a C row block and 4 B row blocks stay in cache
 	for j0 := 0; j0 < n; j0 += nb {
 		j1 := min(j0+nb, n)
+		w := j1 - j0
 		for i := lo; i < hi; i++ {
 			crow := c[i*n+j0 : i*n+j1]
 			arow := a[i*k : (i+1)*k]
-			for p, av := range arow {
-				if av == 0 {
-					continue
+			p := 0
+			// four rank terms per pass: one load/store of C per four multiply-adds
+			for ; p+4 <= k; p += 4 {
+				a0, a1, a2, a3 := arow[p], arow[p+1], arow[p+2], arow[p+3]
+				b0 := b[p*n+j0 : p*n+j0+w]
+				b1 := b[(p+1)*n+j0 : (p+1)*n+j0+w]
+				b2 := b[(p+2)*n+j0 : (p+2)*n+j0+w]
+				b3 := b[(p+3)*n+j0 : (p+3)*n+j0+w]
+				for j := range crow {
+					crow[j] += a0*b0[j] + a1*b1[j] + a2*b2[j] + a3*b3[j]
 				}
-				brow := b[p*n+j0 : p*n+j1]
+			}
+			for ; p < k; p++ {
+				av := arow[p]
+				brow := b[p*n+j0 : p*n+j0+w]
 				for j := range crow {
 					crow[j] += av * brow[j]
 				}

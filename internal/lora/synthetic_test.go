@@ -339,3 +339,12 @@ func TestApplyReusesPatchValues(t *testing.T) {
 		t.Error("second Apply built new patch values (breaks the session cache)")
 	}
 }
+
+func BenchmarkMatmulRank64(b *testing.B) {
+	r := rand.New(rand.NewSource(5))
+	a, w := randT(r, 1280, 64), randT(r, 64, 1280)
+	b.SetBytes(1280 * 1280 * 4)
+	for i := 0; i < b.N; i++ {
+		matmul(a.Data, w.Data, 1280, 64, 1280)
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"testing"
+
+	"github.com/comfygo/comfygo/internal/tensor"
 )
 
 func mustMS(t testing.TB, typ string, zsnr bool) *ModelSampling {
@@ -230,3 +232,45 @@ func TestKSamplerSigmasDenoiseAndAdvanced(t *testing.T) {
 		t.Errorf("start 10 of 10 steps should leave nothing")
 	}
 }
+
+func TestParameterizations(t *testing.T) {
+	x := []float32{2}
+	F := []float32{0.5}
+	sigma := 3.0
+	for typ, want := range map[string]float64{
+		"eps":          2 - 0.5*3,
+		"v_prediction": 2/(9+1.0) - 0.5*3/math.Sqrt(10),
+		"x0":           0.5,
+		"img_to_img":   0.5,
+	} {
+		m := mustMS(t, typ, false)
+		d := m.Denoised(tensorOf(x), tensorOf(F), []float64{sigma})
+		if math.Abs(float64(d.Data[0])-want) > 1e-6 {
+			t.Errorf("%s denoised = %v, want %v", typ, d.Data[0], want)
+		}
+	}
+	if c := mustMS(t, "img_to_img", false).CIn(3); c != 1 {
+		t.Errorf("img_to_img c_in = %v", c)
+	}
+	// LCM boundary condition at t = 19: c_skip 6.9251598e-06, c_out 0.99999654
+	l := mustMS(t, "lcm", false)
+	s := float64(l.Sigmas[0]) // timestep 19
+	d := l.Denoised(tensorOf([]float32{1}), tensorOf([]float32{0}), []float64{s})
+	if want := 0.99999654 + 6.9251598e-06; math.Abs(float64(d.Data[0])-want) > 2e-7 {
+		t.Errorf("lcm D at t=19 = %.9g, want %.9g", d.Data[0], want)
+	}
+	if l.Timestep(s) != 19 || l.Timestep(l.SigmaMax()) != 999 {
+		t.Errorf("lcm timesteps %v %v", l.Timestep(s), l.Timestep(l.SigmaMax()))
+	}
+	if p := mustMS(t, "eps", false).PercentToSigma(0); p != 999999999.9 {
+		t.Errorf("percent_to_sigma(0) = %v", p)
+	}
+	// max-denoise start: noise * sqrt(1 + sigma_max^2) = 14.648814 for unit noise
+	m := mustMS(t, "eps", false)
+	x0 := m.NoiseScaling(m.SigmaMax(), tensorOf([]float32{1}), nil, m.IsMaxDenoise(m.SigmaMax()))
+	if math.Abs(float64(x0.Data[0])-14.648814) > 1e-5 {
+		t.Errorf("full-denoise start %v, want 14.648814", x0.Data[0])
+	}
+}
+
+func tensorOf(v []float32) *tensor.Tensor { return tensor.FromData(append([]float32(nil), v...), len(v), 1) }

@@ -273,4 +273,6 @@ func TestParameterizations(t *testing.T) {
 	}
 }
 
-func tensorOf(v []float32) *tensor.Tensor { return tensor.FromData(append([]float32(nil), v...), len(v), 1) }
+func tensorOf(v []float32) *tensor.Tensor {
+	return tensor.FromData(append([]float32(nil), v...), len(v), 1)
+}

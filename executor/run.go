@@ -38,9 +38,10 @@ type run struct {
 	parents  map[string]string
 	display  map[string]string
 
-	keys  map[string]cacheKey
-	kh    *keyHasher
-	touch bool // write values back into the cache when read (LRU freshness)
+	keys    map[string]cacheKey
+	kh      *keyHasher
+	touch   bool // write values back into the cache when read (LRU freshness)
+	sortBuf []string
 
 	list            *execList
 	executed        []string
@@ -578,8 +579,9 @@ func (r *run) immediateKey(id string, node *graph.Node) cacheKey {
 	}
 	keys := node.Inputs.Keys
 	if !sort.StringsAreSorted(keys) {
-		keys = append([]string(nil), keys...)
-		slices.Sort(keys)
+		r.sortBuf = append(r.sortBuf[:0], keys...)
+		slices.Sort(r.sortBuf)
+		keys = r.sortBuf
 	}
 	for _, k := range keys {
 		enc.tag('K')

@@ -119,7 +119,8 @@ func (e *Executor) Validate(p *graph.Prompt, targets []string) (outputs []string
 			Details: "", ExtraInfo: map[string]any{}}, NodeErrors: NodeErrors{}}
 	}
 
-	v := &validator{e: e, lookup: lookup, p: p, nodes: make(map[string]*vnode, len(p.IDs))}
+	v := &validator{e: e, lookup: lookup, p: p, nodes: make(map[string]*vnode, len(p.IDs)),
+		srcSlab: make([]srcLink, 0, len(p.IDs))}
 	nodeErrors = NodeErrors{}
 	var errs []string // "<message>: <details>" of failing outputs' own reasons
 	var good []string
@@ -171,12 +172,14 @@ func newDefCache(lookup func(string) (*nodes.Def, bool)) func(string) (*nodes.De
 
 // validator holds one validate_prompt call's shared memo.
 type validator struct {
-	e      *Executor
-	lookup func(string) (*nodes.Def, bool)
-	p      *graph.Prompt
-	nodes  map[string]*vnode
-	order  []string // memo insertion order
-	stack  []*vnode
+	e       *Executor
+	lookup  func(string) (*nodes.Def, bool)
+	p       *graph.Prompt
+	nodes   map[string]*vnode
+	order   []string // memo insertion order
+	stack   []*vnode
+	slab    []vnode   // vnodes are allocated in chunks
+	srcSlab []srcLink // backing store of the nodes' srcs
 }
 
 // vnode is a node's validation state: 1 = in progress, 2 = done; res is its memo entry.
@@ -195,7 +198,11 @@ type vnode struct {
 func (v *validator) vn(id string) *vnode {
 	n := v.nodes[id]
 	if n == nil {
-		n = &vnode{}
+		if len(v.slab) == 0 {
+			v.slab = make([]vnode, 256)
+		}
+		n = &v.slab[0]
+		v.slab = v.slab[1:]
 		v.nodes[id] = n
 	}
 	return n
@@ -389,6 +396,7 @@ func (v *validator) own(id string) (reasons []ErrorInfo, srcs []srcLink, exc *Er
 		receivedTypes = map[string]string{}
 	}
 	env := v.e.cfg.Env
+	srcStart := 0 // srcs live in v.srcSlab (one allocation for many nodes)
 	nIn := len(d.Required) + len(d.Optional)
 	for i := 0; i < nIn; i++ {
 		required := i < len(d.Required)
@@ -437,7 +445,11 @@ func (v *validator) own(id string) (reasons []ErrorInfo, srcs []srcLink, exc *Er
 					ExtraInfo: map[string]any{"input_name": x, "input_config": config(), "received_type": r, "linked_node": linkJSON(link)}})
 				continue
 			}
-			srcs = append(srcs, srcLink{input: x, in: in, v3: d.V3, env: env, link: link})
+			if srcs == nil {
+				srcStart = len(v.srcSlab)
+			}
+			v.srcSlab = append(v.srcSlab, srcLink{input: x, in: in, v3: d.V3, env: env, link: link})
+			srcs = v.srcSlab[srcStart:len(v.srcSlab):len(v.srcSlab)]
 			continue
 		}
 		// constant

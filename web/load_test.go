@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"reflect"
 	"runtime"
 	"strings"
@@ -16,11 +17,16 @@ import (
 
 // TestLoad: many websocket clients, many cheap prompts; every prompt reaches history, every
 // client gets every one of its events and every status broadcast, memory stays bounded.
-// -short runs a smaller variant.
+// -short runs a smaller variant; COMFYGO_LOAD="clients,prompts" a bigger one.
 func TestLoad(t *testing.T) {
 	nClients, nPrompts := 50, 500
 	if testing.Short() {
 		nClients, nPrompts = 10, 100
+	}
+	if v := os.Getenv("COMFYGO_LOAD"); v != "" {
+		if _, err := fmt.Sscanf(v, "%d,%d", &nClients, &nPrompts); err != nil || nClients < 1 || nPrompts < 1 {
+			t.Fatalf("COMFYGO_LOAD=%q: want clients,prompts", v)
+		}
 	}
 	ts := newTestServer(t, "")
 	clients := make([]*testWS, nClients)
@@ -77,7 +83,7 @@ func TestLoad(t *testing.T) {
 			}
 			seqs := map[string][]string{}
 			done := 0
-			timeout := time.After(60 * time.Second)
+			timeout := time.After(60*time.Second + time.Duration(nPrompts)*20*time.Millisecond)
 			for done < len(mine) || statusCounts[i] < 3*nPrompts {
 				var m wsMsg
 				var ok bool

@@ -3,12 +3,14 @@ package nodes
 import (
 	"fmt"
 	"math"
+	"math/big"
 
 	"github.com/comfygo/comfygo/internal/tensor"
 )
 
 // Inputs are the assembled arguments of one call, by input name. Widget values arrive coerced:
-// INT as int64 (a value above MaxInt64, such as a seed up to 2^64-1, as uint64), FLOAT as float64,
+// INT as int64 (a value above MaxInt64, such as a seed up to 2^64-1, as uint64; beyond that a
+// *big.Int, since Python ints are unbounded), FLOAT as float64,
 // STRING and COMBO as string, BOOLEAN as bool. Socket values are whatever the upstream node
 // produced (*tensor.Tensor for IMAGE and MASK, *Latent for LATENT, ...). Absent optional inputs
 // are missing from the map; for InputIsList nodes every value is a []any. Hidden inputs are
@@ -29,6 +31,8 @@ func (in Inputs) Int(name string) int64 {
 		return int64(v)
 	case float64:
 		return int64(v)
+	case *big.Int:
+		return v.Int64() // low 64 bits, like a uint64 seed's bits
 	case bool:
 		if v {
 			return 1
@@ -42,6 +46,8 @@ func (in Inputs) Uint64(name string) uint64 {
 	switch v := in[name].(type) {
 	case uint64:
 		return v
+	case *big.Int:
+		return v.Uint64()
 	default:
 		return uint64(in.Int(name))
 	}
@@ -60,6 +66,14 @@ func (in Inputs) Float(name string) float64 {
 		return float64(v)
 	case int:
 		return float64(v)
+	case *big.Int:
+		f, _ := new(big.Float).SetInt(v).Float64()
+		return f
+	case bool:
+		if v {
+			return 1
+		}
+		return 0
 	}
 	return math.NaN()
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -50,6 +51,9 @@ func runServe(args []string) int {
 	threads := fl.String("threads", "", "ONNX Runtime intra-op threads (default: all cores)")
 	verbose := fl.Bool("verbose", false, "debug logging")
 	if err := fl.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		return 2
 	}
 	if fl.NArg() > 0 {

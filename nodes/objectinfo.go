@@ -265,7 +265,21 @@ func ObjectInfo(d *Def, env *Env) *OrderedMap {
 func ObjectInfoAll(env *Env) *OrderedMap {
 	all := NewOrderedMap()
 	for _, d := range Ordered() {
-		all.Set(d.Name, ObjectInfo(d, env))
+		if info := safeObjectInfo(d, env); info != nil {
+			all.Set(d.Name, info)
+		}
 	}
 	return all
+}
+
+// safeObjectInfo is ObjectInfo, or nil (logged) when the node's definition panics (e.g. an
+// OptionsFunc): like ComfyUI, a node whose info fails is skipped.
+func safeObjectInfo(d *Def, env *Env) (info *OrderedMap) {
+	defer func() {
+		if r := recover(); r != nil {
+			env.Logger().Error("object_info failed", "node", d.Name, "panic", r)
+			info = nil
+		}
+	}()
+	return ObjectInfo(d, env)
 }

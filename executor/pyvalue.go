@@ -20,34 +20,42 @@ import (
 // int64 (uint64 or *big.Int when larger) or float64 by its literal form; lists and objects are
 // normalized recursively (a new container is made only when something changes).
 func normalize(v any) any {
+	n, _ := normalizeChanged(v)
+	return n
+}
+
+func normalizeChanged(v any) (any, bool) {
 	switch x := v.(type) {
 	case json.Number:
-		return numberValue(x)
+		return numberValue(x), true
 	case []any:
 		var out []any
 		for i, e := range x {
-			n := normalize(e)
-			if out == nil {
-				if sameScalar(n, e) {
-					continue
+			n, changed := normalizeChanged(e)
+			if !changed {
+				if out != nil {
+					out[i] = e
 				}
+				continue
+			}
+			if out == nil {
 				out = make([]any, len(x))
 				copy(out, x[:i])
 			}
 			out[i] = n
 		}
 		if out == nil {
-			return x
+			return x, false
 		}
-		return out
+		return out, true
 	case map[string]any:
 		var out map[string]any
 		for k, e := range x {
-			n := normalize(e)
+			n, changed := normalizeChanged(e)
+			if !changed {
+				continue
+			}
 			if out == nil {
-				if sameScalar(n, e) {
-					continue
-				}
 				out = make(map[string]any, len(x))
 				for k2, e2 := range x {
 					out[k2] = e2
@@ -56,37 +64,11 @@ func normalize(v any) any {
 			out[k] = n
 		}
 		if out == nil {
-			return x
+			return x, false
 		}
-		return out
+		return out, true
 	}
-	return v
-}
-
-// sameScalar reports whether normalize left e unchanged (only json.Number and containers of
-// them change).
-func sameScalar(n, e any) bool {
-	switch e.(type) {
-	case json.Number:
-		return false
-	case []any, map[string]any:
-		// containers: compare identity of the slice/map header cheaply via fmt is too slow;
-		// normalize returns the same container when unchanged, so compare by pointer.
-		return sameContainer(n, e)
-	}
-	return true
-}
-
-func sameContainer(a, b any) bool {
-	switch x := a.(type) {
-	case []any:
-		y, ok := b.([]any)
-		return ok && len(x) == len(y) && (len(x) == 0 || &x[0] == &y[0])
-	case map[string]any:
-		y, ok := b.(map[string]any)
-		return ok && fmt.Sprintf("%p", x) == fmt.Sprintf("%p", y)
-	}
-	return false
+	return v, false
 }
 
 // isFloatLiteral reports whether a JSON number literal is a Python float (has '.', 'e' or 'E').

@@ -301,3 +301,18 @@ func TestVariantTypes(t *testing.T) {
 		t.Fatalf("%+v", verr)
 	}
 }
+
+func TestNormalize(t *testing.T) {
+	in := []any{json.Number("1"), "a", map[string]any{"x": json.Number("2.5"), "y": "z"}, []any{"k"}}
+	out := normalize(in).([]any)
+	if out[0] != int64(1) || out[2].(map[string]any)["x"] != 2.5 || out[2].(map[string]any)["y"] != "z" || out[3].([]any)[0] != "k" {
+		t.Fatalf("%#v", out)
+	}
+	if _, ok := in[0].(json.Number); !ok {
+		t.Fatal("normalize must not modify its input")
+	}
+	plain := []any{"a", true}
+	if got := normalize(plain).([]any); &got[0] != &plain[0] {
+		t.Fatal("an unchanged list is returned as is")
+	}
+}

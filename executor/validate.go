@@ -119,8 +119,9 @@ func (e *Executor) Validate(p *graph.Prompt, targets []string) (outputs []string
 			Details: "", ExtraInfo: map[string]any{}}, NodeErrors: NodeErrors{}}
 	}
 
-	v := &validator{e: e, lookup: lookup, p: p, nodes: make(map[string]*vnode, len(p.IDs)),
-		srcSlab: make([]srcLink, 0, len(p.IDs))}
+	hint := min(len(p.IDs), 4096) // outputs may reach only part of the prompt
+	v := &validator{e: e, lookup: lookup, p: p, nodes: make(map[string]*vnode, hint),
+		srcSlab: make([]srcLink, 0, hint)}
 	nodeErrors = NodeErrors{}
 	var errs []string // "<message>: <details>" of failing outputs' own reasons
 	var good []string

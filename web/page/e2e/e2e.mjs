@@ -398,6 +398,28 @@ async function main() {
       assert.equal(await page.locator(`#w-${b.id}-filename_prefix`).inputValue(), 'from-webp');
     }),
 
+    check('upload an image into LoadImage, then run it', async () => {
+      if (!defs.LoadImage) throw new Skip('server lacks LoadImage');
+      nextId = 1;
+      nextLink = 1;
+      const load = uiNode(defs, 'LoadImage', [0, 0], { image: 'e2e-upload.png' });
+      const save = uiNode(defs, 'SaveImage', [360, 0], { filename_prefix: 'uploaded' });
+      const wf = workflow([load, save]);
+      connect(wf, load, 0, save, 'images');
+      await drop(page, Buffer.from(JSON.stringify(finish(wf))), 'upload.json', 'application/json');
+      await page.waitForFunction(() => document.querySelector('#wfname').textContent === 'upload.json');
+      assert.equal(await page.locator(`.node[data-id="${load.id}"] .w.invalid`).count(), 1, 'the missing input image is flagged');
+      await page.locator(`.node[data-id="${load.id}"] input.upload`).setInputFiles({ name: 'e2e-upload.png', mimeType: 'image/png', buffer: pngWithWorkflow({ nodes: [], links: [], version: 0.4 }, 24, 20) });
+      await page.waitForFunction((id) => !document.querySelector(`.node[data-id="${id}"] .w.invalid`), load.id, { timeout: 10000 });
+      assert.equal(await page.locator(`#w-${load.id}-image`).inputValue(), 'e2e-upload.png');
+      const before = await page.locator('#gallery img').count();
+      await page.keyboard.press('Control+Enter');
+      await page.waitForFunction((n) => document.querySelectorAll('#gallery img').length > n, before, { timeout: 30000 });
+      const src = await page.locator('#gallery img').first().getAttribute('src');
+      const buf = Buffer.from(await (await fetch(new URL(src, url))).arrayBuffer());
+      assert.deepEqual(pngSize(buf), { w: 24, h: 20 });
+    }),
+
     check('an API-format prompt loads and queues', async () => {
       const prompt = {
         1: { class_type: 'StubImage', inputs: Object.fromEntries(widgetSlots(defs.StubImage).filter((s) => s.kind === 'value').map((s) => [s.name, s.name === 'width' || s.name === 'height' ? 24 : defaultValue(s.input)])) },
@@ -510,8 +532,12 @@ async function main() {
         assert.equal(missing, 0, `${f}: ${missing} node(s) of unknown type`);
         await shot(page, `10-workflow-${f.replace(/\.\w+$/, '')}.png`);
         const mine = await page.evaluate(() => window.comfygo.graphToPrompt().output);
-        if (process.env.E2E_RUN_WORKFLOWS !== '0') {
-          // queue it on the tiny models and wait for its images
+        if (process.env.E2E_RUN_WORKFLOWS === '1') {
+          // queue it on the tiny models and wait for its images (slow: 10–40 s each on 2 cores)
+          for (const up of await page.locator('.node input.upload').all()) {
+            await up.setInputFiles({ name: 'example.png', mimeType: 'image/png', buffer: pngWithWorkflow({ nodes: [], links: [], version: 0.4 }, 64, 64) });
+            await page.waitForFunction(() => !document.querySelector('.w.invalid'), null, { timeout: 10000 });
+          }
           const before = await page.locator('#gallery img').count();
           const prevRun = await page.evaluate(() => window.comfygo.state.run?.id || '');
           const t0 = Date.now();
@@ -519,11 +545,14 @@ async function main() {
           await page.waitForFunction(
             ([n, prev]) => {
               const r = window.comfygo.state.run;
+              if (window.comfygo.state.problems.validation.length) return true;
               return (r && r.id !== prev && r.finished) || (document.querySelectorAll('#gallery img').length > n && r?.finished);
             },
             [before, prevRun],
             { timeout: 180000 },
           );
+          const bad = await page.evaluate(() => window.comfygo.state.problems.validation.map((p) => p.text).join('\n'));
+          if (bad) throw new Error(`${f}: not queued: ${bad}`);
           const fin = await page.evaluate(() => window.comfygo.state.run.finished);
           if (!fin.startsWith('done')) throw new Error(`${f}: run ${fin}: ${await page.locator('#problem-list').textContent()}`);
           log(`${f}: ran in ${Date.now() - t0} ms`);

@@ -4,17 +4,23 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"image"
+	"io"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/comfygo/comfygo/internal/models"
 	"github.com/comfygo/comfygo/internal/ort"
 	"github.com/comfygo/comfygo/internal/sampling"
 	"github.com/comfygo/comfygo/internal/tensor"
+	"github.com/comfygo/comfygo/nodes"
 )
 
 func init() {
@@ -24,7 +30,8 @@ func init() {
 // benchConfig are the bench flags.
 type benchConfig struct {
 	checkpoint, lora, sampler, scheduler, mode, provider, attention string
-	width, height, steps, batch, threads                            int
+	modelSampling, prompt                                           string
+	width, height, steps, batch, threads, repeat                    int
 	cfg, loraStrength                                               float64
 }
 
@@ -32,7 +39,7 @@ func runBench(args []string) int {
 	var c benchConfig
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.StringVar(&c.checkpoint, "checkpoint", "", "checkpoint .safetensors file (required)")
-	fs.StringVar(&c.lora, "lora", "", "optional LoRA file merged into the UNet (needs internal/lora)")
+	fs.StringVar(&c.lora, "lora", "", "optional LoRA file (LoraLoader, strength --lora-strength on model and clip)")
 	fs.Float64Var(&c.loraStrength, "lora-strength", 1, "LoRA strength")
 	fs.IntVar(&c.width, "width", 512, "image width (pixels)")
 	fs.IntVar(&c.height, "height", 512, "image height (pixels)")
@@ -45,6 +52,9 @@ func runBench(args []string) int {
 	fs.StringVar(&c.provider, "provider", "cpu", "ONNX Runtime provider: cpu, cuda, auto")
 	fs.StringVar(&c.attention, "attention", "", "attention implementation: matmul or mha (default: per provider)")
 	fs.IntVar(&c.threads, "threads", 0, "intra-op threads (0 = physical cores)")
+	fs.StringVar(&c.modelSampling, "model-sampling", "", "ModelSamplingDiscrete sampling (default: lcm for the lcm sampler, else none)")
+	fs.StringVar(&c.prompt, "prompt", "a photo of a cat", "positive prompt (sample mode)")
+	fs.IntVar(&c.repeat, "repeat", 1, "run the sampler + decode this many times (later runs = a re-queued prompt)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -75,6 +85,9 @@ func (k *kv) add(key string, v any) {
 }
 
 func bench(c benchConfig) (string, error) {
+	if c.mode == "sample" {
+		return benchNodes(c)
+	}
 	ctx := context.Background()
 	total := time.Now()
 	out := &kv{}
@@ -102,7 +115,7 @@ func bench(c benchConfig) (string, error) {
 	out.add("family", ck.Family.Name)
 	out.add("load_s", time.Since(t0).Seconds())
 	if c.lora != "" {
-		return "", fmt.Errorf("--lora needs the LoRA loader (internal/lora), not wired into bench yet")
+		return "", fmt.Errorf("--lora is supported in --mode sample")
 	}
 
 	f := ck.VAE.Downscale()
@@ -134,10 +147,11 @@ func bench(c benchConfig) (string, error) {
 		}
 		var stepTimes []string
 		var first time.Duration
-		var steady []float64
+		var steady, steadyCPU []float64
 		calls := 0
 		eval := func(ctx context.Context, x *tensor.Tensor, sigma float64) (*tensor.Tensor, error) {
 			st := time.Now()
+			c0 := cpuSeconds()
 			xb := x
 			if passes == 2 {
 				xb = tensor.New(append([]int{b}, x.Shape[1:]...)...)
@@ -170,6 +184,7 @@ func bench(c benchConfig) (string, error) {
 				first = d
 			} else {
 				steady = append(steady, d.Seconds())
+				steadyCPU = append(steadyCPU, cpuSeconds()-c0)
 			}
 			calls++
 			stepTimes = append(stepTimes, strconv.FormatFloat(d.Seconds(), 'f', 3, 64))
@@ -201,6 +216,7 @@ func bench(c benchConfig) (string, error) {
 		out.add("steps", c.steps)
 		out.add("unet_first_s", first.Seconds())
 		out.add("unet_step_s", mean(steady))
+		out.add("unet_step_cpu_s", mean(steadyCPU))
 		out.add("unet_steps_s", strings.Join(stepTimes, ","))
 		if c.mode == "sample" {
 			for i := range lat.Data {
@@ -221,15 +237,18 @@ func bench(c benchConfig) (string, error) {
 		}
 		out.add("vae_decode_first_s", time.Since(t1).Seconds())
 		t2 := time.Now()
+		c0 := cpuSeconds()
 		if _, err := ck.VAE.Decode(ctx, z); err != nil {
 			return "", err
 		}
 		out.add("vae_decode_s", time.Since(t2).Seconds())
+		out.add("vae_decode_cpu_s", cpuSeconds()-c0)
 	} else if c.mode != "unet" && c.mode != "sample" {
 		return "", fmt.Errorf("unknown --mode %q", c.mode)
 	}
 	out.add("attention", attentionName(c.attention, rt.Provider()))
 	out.add("total_s", time.Since(total).Seconds())
+	out.add("load_avg", loadAvg())
 	out.add("peak_rss_mb", peakRSSMB())
 	return strings.Join(out.parts, " "), nil
 }
@@ -271,4 +290,183 @@ func peakRSSMB() int64 {
 		}
 	}
 	return -1
+}
+
+// cpuSeconds is the process's user+system CPU time: with other work on the machine it measures
+// our own cost where wall time does not (wall on an idle machine ≈ cpu / threads).
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
+}
+
+// loadAvg is the 1-minute load average (context for the timings on a shared machine).
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "na"
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return "na"
+	}
+	return f[0]
+}
+
+// stepClock records the time of every sampler progress report.
+type stepClock struct {
+	mu    sync.Mutex
+	times []time.Time
+	cpu   []float64
+}
+
+func (s *stepClock) Progress(_ string, _, _ float64, _ image.Image) {
+	s.mu.Lock()
+	s.times = append(s.times, time.Now())
+	s.cpu = append(s.cpu, cpuSeconds())
+	s.mu.Unlock()
+}
+
+// benchNodes runs the real node pipeline (CheckpointLoaderSimple [→ LoraLoader]
+// [→ ModelSamplingDiscrete] → CLIPTextEncode ×2 → EmptyLatentImage → KSampler → VAEDecode)
+// and times each stage.
+func benchNodes(c benchConfig) (string, error) {
+	total := time.Now()
+	out := &kv{}
+	out.add("bench", "v1")
+	out.add("checkpoint", filepath.Base(c.checkpoint))
+	if c.lora != "" {
+		out.add("lora", filepath.Base(c.lora))
+	}
+	out.add("mode", c.mode)
+	for _, x := range []struct {
+		k string
+		v any
+	}{{"width", c.width}, {"height", c.height}, {"batch", c.batch}, {"steps", c.steps}, {"sampler", c.sampler}, {"scheduler", c.scheduler}, {"cfg", c.cfg}} {
+		out.add(x.k, x.v)
+	}
+	tmp, err := os.MkdirTemp("", "comfygo-bench")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp)
+	folders := nodes.NewFolders(filepath.Join(tmp, "models"), tmp, tmp, tmp, tmp)
+	folders.Models["checkpoints"] = []string{filepath.Dir(c.checkpoint)}
+	if c.lora != "" {
+		folders.Models["loras"] = []string{filepath.Dir(c.lora)}
+	}
+	opts := map[string]string{"provider": c.provider}
+	if c.threads > 0 {
+		opts["threads"] = strconv.Itoa(c.threads)
+	}
+	env := &nodes.Env{Folders: folders, Options: opts, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	clock := &stepClock{}
+	call := func(name string, in nodes.Inputs) ([]any, float64, error) {
+		d, ok := nodes.Lookup(name)
+		if !ok {
+			return nil, 0, fmt.Errorf("node %s is not registered in this binary", name)
+		}
+		st := time.Now()
+		r, err := d.Execute(&nodes.Context{Context: context.Background(), NodeID: name, Env: env, Reporter: clock}, in)
+		if err != nil {
+			return nil, 0, fmt.Errorf("%s: %w", name, err)
+		}
+		return r.Outputs, time.Since(st).Seconds(), nil
+	}
+	ck, t, err := call("CheckpointLoaderSimple", nodes.Inputs{"ckpt_name": filepath.Base(c.checkpoint)})
+	if err != nil {
+		return "", err
+	}
+	if m, ok := ck[0].(models.Model); ok {
+		out.add("family", m.Family().Name)
+	}
+	out.add("load_s", t)
+	model, clip := ck[0], ck[1]
+	if c.lora != "" {
+		o, t, err := call("LoraLoader", nodes.Inputs{"model": model, "clip": clip, "lora_name": filepath.Base(c.lora),
+			"strength_model": c.loraStrength, "strength_clip": c.loraStrength})
+		if err != nil {
+			return "", err
+		}
+		model, clip = o[0], o[1]
+		out.add("lora_s", t)
+	}
+	ms := c.modelSampling
+	if ms == "" && c.sampler == "lcm" {
+		ms = "lcm"
+	}
+	if ms != "" {
+		o, _, err := call("ModelSamplingDiscrete", nodes.Inputs{"model": model, "sampling": ms, "zsnr": false})
+		if err != nil {
+			return "", err
+		}
+		model = o[0]
+		out.add("model_sampling", ms)
+	}
+	pos, t1, err := call("CLIPTextEncode", nodes.Inputs{"text": c.prompt, "clip": clip})
+	if err != nil {
+		return "", err
+	}
+	neg, t2, err := call("CLIPTextEncode", nodes.Inputs{"text": "", "clip": clip})
+	if err != nil {
+		return "", err
+	}
+	out.add("text_s", t1+t2)
+	lat, _, err := call("EmptyLatentImage", nodes.Inputs{"width": int64(c.width), "height": int64(c.height), "batch_size": int64(c.batch)})
+	if err != nil {
+		return "", err
+	}
+	for r := 0; r < c.repeat; r++ {
+		clock.times, clock.cpu = nil, nil
+		start, cpu0 := time.Now(), cpuSeconds()
+		o, ts, err := call("KSampler", nodes.Inputs{"model": model, "seed": int64(42 + r), "steps": int64(c.steps), "cfg": c.cfg,
+			"sampler_name": c.sampler, "scheduler": c.scheduler, "positive": pos[0], "negative": neg[0], "latent_image": lat[0], "denoise": 1.0})
+		if err != nil {
+			return "", err
+		}
+		var steps, cpus []string
+		var steady, steadyCPU []float64
+		prev, prevCPU := start, cpu0
+		for i, tm := range clock.times {
+			d := tm.Sub(prev).Seconds()
+			steps = append(steps, strconv.FormatFloat(d, 'f', 3, 64))
+			cpus = append(cpus, strconv.FormatFloat(clock.cpu[i]-prevCPU, 'f', 3, 64))
+			if i > 0 || r > 0 {
+				steady = append(steady, d)
+				steadyCPU = append(steadyCPU, clock.cpu[i]-prevCPU)
+			}
+			prev, prevCPU = tm, clock.cpu[i]
+		}
+		img, td, err := call("VAEDecode", nodes.Inputs{"samples": o[0], "vae": ck[2]})
+		if err != nil {
+			return "", err
+		}
+		if r == c.repeat-1 {
+			pre := ""
+			if c.repeat > 1 {
+				pre = "warm_"
+			}
+			out.add(pre+"sample_s", ts)
+			out.add(pre+"unet_steps_s", strings.Join(steps, ","))
+			out.add(pre+"unet_steps_cpu_s", strings.Join(cpus, ","))
+			out.add(pre+"unet_step_s", mean(steady))
+			out.add(pre+"unet_step_cpu_s", mean(steadyCPU))
+			out.add(pre+"vae_decode_s", td)
+			if t, ok := img[0].(*tensor.Tensor); ok {
+				out.add("image", fmt.Sprint(t.Shape))
+			}
+		}
+	}
+	if v, err := env.Service("ort", func() (any, error) { return nil, fmt.Errorf("none") }); err == nil {
+		if rt, ok := v.(*ort.Runtime); ok {
+			out.add("provider", rt.Provider())
+			out.add("threads", rt.Threads())
+		}
+	}
+	out.add("total_s", time.Since(total).Seconds())
+	out.add("load_avg", loadAvg())
+	out.add("peak_rss_mb", peakRSSMB())
+	return strings.Join(out.parts, " "), nil
 }

@@ -81,7 +81,7 @@ func runRun(args []string) int {
 		fmt.Fprintln(os.Stderr, "comfygo run:", err)
 		return exitBadInput
 	}
-	ex := executor.New(executor.Config{Env: env, Cache: executor.CacheNone})
+	ex := executor.New(executor.Config{Env: env, Cache: executor.CacheClassic})
 	outputs, _, verr := ex.Validate(p, nil)
 	if verr != nil {
 		printValidation(os.Stderr, p, verr)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"image"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -39,8 +40,6 @@ func init() {
 	commands["nodes"] = command{summary: "list the registered node types", run: runNodes}
 }
 
-func registerTestNodes() { testpack.Register() }
-
 // loadPrompt reads a workflow or prompt file in any format ComfyUI users have.
 func loadPrompt(path string, env *nodes.Env) (*graph.Prompt, []byte, error) {
 	data, err := os.ReadFile(path)
@@ -71,7 +70,7 @@ func runRun(args []string) int {
 		fs.Usage()
 		return exitUsage
 	}
-	env, err := ef.env()
+	env, err := ef.env(slog.Default())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "comfygo run:", err)
 		return exitFailed
@@ -81,7 +80,7 @@ func runRun(args []string) int {
 		fmt.Fprintln(os.Stderr, "comfygo run:", err)
 		return exitBadInput
 	}
-	ex := executor.New(executor.Config{Env: env, Cache: executor.CacheClassic})
+	ex := ef.executor(env)
 	outputs, _, verr := ex.Validate(p, nil)
 	if verr != nil {
 		printValidation(os.Stderr, p, verr)
@@ -320,7 +319,7 @@ func runConvert(args []string) int {
 		return exitUsage
 	}
 	if ef.testNodes {
-		registerTestNodes()
+		testpack.Register()
 	}
 	env := &nodes.Env{Folders: nodes.NewFolders(ef.modelsDir, ef.inputDir, ef.outputDir, ef.tempDir, ef.userDir)}
 	p, _, err := loadPrompt(fs.Arg(0), env)
@@ -356,7 +355,7 @@ func runNodes(args []string) int {
 		return exitUsage
 	}
 	if *testNodes {
-		registerTestNodes()
+		testpack.Register()
 	}
 	env := &nodes.Env{Folders: nodes.NewFolders("models", "input", "output", "temp", "user")}
 	if *asJSON {

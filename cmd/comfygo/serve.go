@@ -14,10 +14,7 @@ import (
 	"strconv"
 	"syscall"
 
-	"github.com/comfygo/comfygo/executor"
-	"github.com/comfygo/comfygo/nodes"
 	_ "github.com/comfygo/comfygo/nodes/core" // built-in nodes
-	"github.com/comfygo/comfygo/nodes/testpack"
 	"github.com/comfygo/comfygo/web"
 	"github.com/comfygo/comfygo/web/page"
 )
@@ -30,25 +27,13 @@ func runServe(args []string) int {
 	fl := flag.NewFlagSet("serve", flag.ContinueOnError)
 	listen := fl.String("listen", "127.0.0.1", "address to listen on (loopback only by default; 0.0.0.0 exposes the server: use --auth-token)")
 	port := fl.Int("port", 8188, "port to listen on")
-	modelsDir := fl.String("models-dir", "models", "models folder (ComfyUI layout: checkpoints/, loras/, vae/, ...)")
-	inputDir := fl.String("input-dir", "input", "input folder (uploads, LoadImage)")
-	outputDir := fl.String("output-dir", "output", "output folder (SaveImage)")
-	tempDir := fl.String("temp-dir", "temp", "temp folder (PreviewImage; emptied at start)")
-	userDir := fl.String("user-dir", "user", "user folder (settings, workflows, queue/history database)")
+	var ef envFlags
+	ef.register(fl)
 	frontEnd := fl.String("front-end-root", "", "serve an official ComfyUI frontend build (its dist folder) instead of the built-in page")
 	templates := fl.String("templates-root", "", "serve this folder at /templates/ (workflow template gallery)")
-	extraPaths := fl.String("extra-model-paths-config", "", "ComfyUI extra_model_paths.yaml adding model folders")
-	cacheLRU := fl.Int("cache-lru", 0, "keep up to N node results across prompts (LRU) instead of the classic cache")
-	cacheNone := fl.Bool("cache-none", false, "cache no node results")
-	testNodes := fl.Bool("enable-test-nodes", false, "register ComfyUI's testing node pack (tests only)")
 	authToken := fl.String("auth-token", os.Getenv("COMFYGO_AUTH_TOKEN"), "require this token (Authorization: Bearer, or visit /?token=...); default $COMFYGO_AUTH_TOKEN")
 	cors := fl.String("enable-cors-header", "", "allow cross-origin browser requests from this origin ('*' for any) instead of the origin check")
 	maxUpload := fl.Float64("max-upload-size", 100, "maximum request body / upload size in MB")
-	previewMethod := fl.String("preview-method", "none", "default sampler preview method: none, auto, latent2rgb, taesd (Env.Options[\"preview-method\"])")
-	ortLib := fl.String("onnxruntime-lib", "", "path to libonnxruntime.so (default: $ONNXRUNTIME_LIB or third_party/onnxruntime)")
-	provider := fl.String("provider", "", "ONNX Runtime execution provider: cpu, cuda or auto")
-	deviceID := fl.String("device-id", "", "GPU device id for the cuda provider")
-	threads := fl.String("threads", "", "ONNX Runtime intra-op threads (default: all cores)")
 	verbose := fl.Bool("verbose", false, "debug logging")
 	if err := fl.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -68,38 +53,13 @@ func runServe(args []string) int {
 	}
 	log := slog.New(slog.NewTextHandler(io.MultiWriter(os.Stderr, ring), &slog.HandlerOptions{Level: level}))
 
-	if *testNodes {
-		testpack.Register()
+	env, err := ef.env(log)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "serve:", err)
+		return 1
 	}
-	folders := nodes.NewFolders(*modelsDir, *inputDir, *outputDir, *tempDir, *userDir)
-	for _, dirs := range folders.Models {
-		for _, d := range dirs {
-			_ = os.MkdirAll(d, 0o755)
-		}
-	}
-	if *extraPaths != "" {
-		if err := web.LoadExtraModelPaths(*extraPaths, folders); err != nil {
-			fmt.Fprintln(os.Stderr, "serve:", err)
-			return 1
-		}
-	}
-	cleanTemp(*tempDir, log)
-	opts := map[string]string{}
-	for k, v := range map[string]string{"onnxruntime-lib": *ortLib, "provider": *provider, "device-id": *deviceID, "threads": *threads, "preview-method": *previewMethod} {
-		if v != "" {
-			opts[k] = v
-		}
-	}
-	env := &nodes.Env{Folders: folders, Log: log, Options: opts}
-
-	ecfg := executor.Config{Env: env, Cache: executor.CacheClassic}
-	switch {
-	case *cacheNone:
-		ecfg.Cache = executor.CacheNone
-	case *cacheLRU > 0:
-		ecfg.Cache, ecfg.LRUSize = executor.CacheLRU, *cacheLRU
-	}
-	ex := executor.New(ecfg)
+	cleanTemp(env.Folders.Temp, log)
+	ex := ef.executor(env)
 
 	if !web.IsLoopback(*listen) && *authToken == "" {
 		log.Warn("listening on a non-loopback address without --auth-token: anyone who can reach this port can run prompts and read your outputs", "listen", *listen)

@@ -51,6 +51,9 @@ type Guider struct {
 	MaxBatch int
 	// DisableCFG1 turns off the cfg == 1 shortcut that skips the negative pass.
 	DisableCFG1 bool
+	// OnUncond, if set, receives the uncond denoised prediction of every evaluation that
+	// computed one (ComfyUI's post-cfg hook, used by the *_cfg_pp samplers).
+	OnUncond func(*tensor.Tensor)
 }
 
 // CFG1 reports whether cfg is 1 within ComfyUI's math.isclose tolerance.
@@ -79,6 +82,9 @@ func (g *Guider) Denoise(ctx context.Context, x *tensor.Tensor, sigma float64) (
 		return outs[0], nil
 	}
 	c, u := outs[0], outs[1]
+	if g.OnUncond != nil {
+		g.OnUncond(u)
+	}
 	res := tensor.New(x.Shape...)
 	cfg := float32(g.CFG)
 	for i := range res.Data {

@@ -25,6 +25,9 @@ type Request struct {
 	BatchIndex []int
 	// NoiseMask (optional): 1 = repaint, 0 = keep; any spatial size, [H,W], [B,H,W] or [B,1,H,W].
 	NoiseMask *tensor.Tensor
+	// Guider (optional) is the CFG guider behind model; the *_cfg_pp samplers need it to see
+	// the uncond prediction (they then evaluate it even at cfg 1, as ComfyUI does).
+	Guider *Guider
 	// Callback, if set, is called after each step's model evaluation with the step index, the
 	// total step count, x and the denoised estimate (model space).
 	Callback func(step, total int, x, denoised *tensor.Tensor) error
@@ -100,6 +103,22 @@ func Run(ctx context.Context, ms *ModelSampling, model Denoiser, r Request) (*te
 	x := ms.NoiseScaling(sig[0], noise, latent, ms.IsMaxDenoise(sig[0]))
 	total := len(sig) - 1
 	opt := Options{Seed: r.Seed}
+	if needsUncond[r.Sampler] {
+		if r.Guider == nil {
+			return nil, fmt.Errorf("ksampler: sampler %q needs the CFG guider", r.Sampler)
+		}
+		g := *r.Guider
+		var last *tensor.Tensor
+		g.DisableCFG1 = true
+		g.OnUncond = func(u *tensor.Tensor) { last = u }
+		den := Denoiser(g.Denoise)
+		if mask != nil {
+			inpaintNoise := noise
+			den = InpaintDenoiser(ms, den, mask, latent, inpaintNoise)
+		}
+		model = den
+		opt.Uncond = func() *tensor.Tensor { return last }
+	}
 	if r.Callback != nil {
 		opt.Callback = func(i int, x, d *tensor.Tensor) error { return r.Callback(i, total, x, d) }
 	}

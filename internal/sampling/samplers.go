@@ -22,6 +22,9 @@ type Options struct {
 	Callback func(step int, x, denoised *tensor.Tensor) error
 	// Noise overrides the per-step noise source (nil: ComfyUI's CPU default for the sampler).
 	Noise func(sigma, sigmaNext float64) *tensor.Tensor
+	// Uncond returns the uncond denoised prediction of the latest model call; the *_cfg_pp
+	// samplers need it (see Request.Guider).
+	Uncond func() *tensor.Tensor
 }
 
 // SamplerFunc runs a sampler from x at sigmas[0] down to sigmas[len-1].
@@ -38,28 +41,47 @@ var SamplerNames = []string{"euler", "euler_cfg_pp", "euler_ancestral", "euler_a
 	"seeds_2", "seeds_3", "sa_solver", "sa_solver_pece", "ddim", "uni_pc", "uni_pc_bh2"}
 
 var samplers = map[string]SamplerFunc{
-	"euler":                 sampleEuler,
-	"ddim":                  sampleEuler,
-	"euler_ancestral":       sampleEulerAncestral,
-	"heun":                  sampleHeun,
-	"dpm_2":                 sampleDPM2,
-	"dpm_2_ancestral":       sampleDPM2Ancestral,
-	"lms":                   sampleLMS,
-	"dpmpp_2s_ancestral":    sampleDPMPP2SAncestral,
-	"dpmpp_sde":             sampleDPMPPSDE,
-	"dpmpp_sde_gpu":         sampleDPMPPSDE,
-	"dpmpp_2m":              sampleDPMPP2M,
-	"dpmpp_2m_sde":          sampleDPMPP2MSDE(false),
-	"dpmpp_2m_sde_gpu":      sampleDPMPP2MSDE(false),
-	"dpmpp_2m_sde_heun":     sampleDPMPP2MSDE(true),
-	"dpmpp_2m_sde_heun_gpu": sampleDPMPP2MSDE(true),
-	"dpmpp_3m_sde":          sampleDPMPP3MSDE,
-	"dpmpp_3m_sde_gpu":      sampleDPMPP3MSDE,
-	"ddpm":                  sampleDDPM,
-	"lcm":                   sampleLCM,
-	"uni_pc":                sampleUniPC(false),
-	"uni_pc_bh2":            sampleUniPC(true),
+	"euler":                          sampleEuler,
+	"ddim":                           sampleEuler,
+	"euler_ancestral":                sampleEulerAncestral,
+	"heun":                           sampleHeun,
+	"dpm_2":                          sampleDPM2,
+	"dpm_2_ancestral":                sampleDPM2Ancestral,
+	"lms":                            sampleLMS,
+	"dpmpp_2s_ancestral":             sampleDPMPP2SAncestral,
+	"dpmpp_sde":                      sampleDPMPPSDE,
+	"dpmpp_sde_gpu":                  sampleDPMPPSDE,
+	"dpmpp_2m":                       sampleDPMPP2M,
+	"dpmpp_2m_sde":                   sampleDPMPP2MSDE(false),
+	"dpmpp_2m_sde_gpu":               sampleDPMPP2MSDE(false),
+	"dpmpp_2m_sde_heun":              sampleDPMPP2MSDE(true),
+	"dpmpp_2m_sde_heun_gpu":          sampleDPMPP2MSDE(true),
+	"dpmpp_3m_sde":                   sampleDPMPP3MSDE,
+	"dpmpp_3m_sde_gpu":               sampleDPMPP3MSDE,
+	"ddpm":                           sampleDDPM,
+	"lcm":                            sampleLCM,
+	"uni_pc":                         sampleUniPC(false),
+	"uni_pc_bh2":                     sampleUniPC(true),
+	"heunpp2":                        sampleHeunPP2,
+	"ipndm":                          sampleIPNDM,
+	"ipndm_v":                        sampleIPNDMV,
+	"euler_cfg_pp":                   sampleEulerAncestralCFGPP(0),
+	"euler_ancestral_cfg_pp":         sampleEulerAncestralCFGPP(1),
+	"dpmpp_2m_cfg_pp":                sampleDPMPP2MCFGPP,
+	"dpmpp_2s_ancestral_cfg_pp":      sampleDPMPP2SAncestralCFGPP,
+	"res_multistep":                  sampleResMultistep(0, false),
+	"res_multistep_cfg_pp":           sampleResMultistep(0, true),
+	"res_multistep_ancestral":        sampleResMultistep(1, false),
+	"res_multistep_ancestral_cfg_pp": sampleResMultistep(1, true),
+	"gradient_estimation":            sampleGradientEstimation(false),
+	"gradient_estimation_cfg_pp":     sampleGradientEstimation(true),
+	"er_sde":                         sampleERSDE,
 }
+
+// needsUncond lists the samplers that read the uncond prediction (CFG++ variants).
+var needsUncond = map[string]bool{"euler_cfg_pp": true, "euler_ancestral_cfg_pp": true,
+	"dpmpp_2m_cfg_pp": true, "dpmpp_2s_ancestral_cfg_pp": true, "res_multistep_cfg_pp": true,
+	"res_multistep_ancestral_cfg_pp": true, "gradient_estimation_cfg_pp": true}
 
 // Sampler returns the sampler named name. ComfyUI samplers comfygo does not implement are
 // reported as errors rather than substituted.

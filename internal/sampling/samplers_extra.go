@@ -1,0 +1,425 @@
+package sampling
+
+import (
+	"context"
+	"fmt"
+	"math"
+
+	"github.com/comfygo/comfygo/internal/tensor"
+)
+
+// The optional k-diffusion samplers (ComfyUI's comfy/k_diffusion/sampling.py), for discrete
+// (non-flow) models.
+
+func uncondOf(opt Options) (func() *tensor.Tensor, error) {
+	if opt.Uncond == nil {
+		return nil, fmt.Errorf("this CFG++ sampler needs the uncond prediction (run it through the KSampler)")
+	}
+	return opt.Uncond, nil
+}
+
+func sampleHeunPP2(ctx context.Context, model Denoiser, x *tensor.Tensor, s []float64, opt Options) (*tensor.Tensor, error) {
+	end := s[len(s)-1]
+	for i := 0; i < len(s)-1; i++ {
+		den, err := model(ctx, x, s[i])
+		if err != nil {
+			return nil, err
+		}
+		d := toD(x, den, s[i])
+		if err := callback(opt, i, x, den); err != nil {
+			return nil, err
+		}
+		dt := f32(s[i+1] - s[i])
+		switch {
+		case s[i+1] == end:
+			x = comb(1.0, x, dt, d)
+		case s[i+2] == end:
+			x2 := comb(1.0, x, dt, d)
+			den2, err := model(ctx, x2, s[i+1])
+			if err != nil {
+				return nil, err
+			}
+			d2 := toD(x2, den2, s[i+1])
+			w2 := s[i+1] / (2 * s[0])
+			x = comb(1.0, x, dt*(1-w2), d, dt*w2, d2)
+		default:
+			x2 := comb(1.0, x, dt, d)
+			den2, err := model(ctx, x2, s[i+1])
+			if err != nil {
+				return nil, err
+			}
+			d2 := toD(x2, den2, s[i+1])
+			x3 := comb(1.0, x2, f32(s[i+2]-s[i+1]), d2)
+			den3, err := model(ctx, x3, s[i+2])
+			if err != nil {
+				return nil, err
+			}
+			d3 := toD(x3, den3, s[i+2])
+			w := 3 * s[0]
+			w2, w3 := s[i+1]/w, s[i+2]/w
+			x = comb(1.0, x, dt*(1-w2-w3), d, dt*w2, d2, dt*w3, d3)
+		}
+	}
+	return x, nil
+}
+
+// ipndm keeps up to 3 previous derivatives (max_order 4).
+func sampleIPNDM(ctx context.Context, model Denoiser, x *tensor.Tensor, s []float64, opt Options) (*tensor.Tensor, error) {
+	var buf []*tensor.Tensor
+	for i := 0; i < len(s)-1; i++ {
+		den, err := model(ctx, x, s[i])
+		if err != nil {
+			return nil, err
+		}
+		if err := callback(opt, i, x, den); err != nil {
+			return nil, err
+		}
+		d := toD(x, den, s[i])
+		dt := f32(s[i+1] - s[i])
+		order := min(4, i+1)
+		n := len(buf)
+		switch {
+		case s[i+1] == 0:
+			x = den
+		case order == 1:
+			x = comb(1.0, x, dt, d)
+		case order == 2:
+			x = comb(1.0, x, dt*3/2, d, -dt/2, buf[n-1])
+		case order == 3:
+			x = comb(1.0, x, dt*23/12, d, -dt*16/12, buf[n-1], dt*5/12, buf[n-2])
+		default:
+			x = comb(1.0, x, dt*55/24, d, -dt*59/24, buf[n-1], dt*37/24, buf[n-2], -dt*9/24, buf[n-3])
+		}
+		buf = pushBuffer(buf, d, 3)
+	}
+	return x, nil
+}
+
+func pushBuffer(buf []*tensor.Tensor, d *tensor.Tensor, n int) []*tensor.Tensor {
+	if len(buf) == n {
+		copy(buf, buf[1:])
+		buf[n-1] = d
+		return buf
+	}
+	return append(buf, d)
+}
+
+func sampleIPNDMV(ctx context.Context, model Denoiser, x *tensor.Tensor, s []float64, opt Options) (*tensor.Tensor, error) {
+	var buf []*tensor.Tensor
+	for i := 0; i < len(s)-1; i++ {
+		den, err := model(ctx, x, s[i])
+		if err != nil {
+			return nil, err
+		}
+		if err := callback(opt, i, x, den); err != nil {
+			return nil, err
+		}
+		d := toD(x, den, s[i])
+		dt := s[i+1] - s[i]
+		order := min(4, i+1)
+		n := len(buf)
+		switch {
+		case s[i+1] == 0:
+			x = den
+		case order == 1:
+			x = comb(1.0, x, f32(dt), d)
+		case order == 2:
+			hn, hn1 := dt, s[i]-s[i-1]
+			c1 := (2 + hn/hn1) / 2
+			c2 := -(hn / hn1) / 2
+			x = comb(1.0, x, dt*c1, d, dt*c2, buf[n-1])
+		case order == 3:
+			hn, hn1, hn2 := dt, s[i]-s[i-1], s[i-1]-s[i-2]
+			temp := (1 - hn/(3*(hn+hn1))*(hn*(hn+hn1))/(hn1*(hn1+hn2))) / 2
+			c1 := (2+hn/hn1)/2 + temp
+			c2 := -(hn/hn1)/2 - (1+hn1/hn2)*temp
+			c3 := temp * hn1 / hn2
+			x = comb(1.0, x, dt*c1, d, dt*c2, buf[n-1], dt*c3, buf[n-2])
+		default:
+			hn, hn1, hn2, hn3 := dt, s[i]-s[i-1], s[i-1]-s[i-2], s[i-2]-s[i-3]
+			temp1 := (1 - hn/(3*(hn+hn1))*(hn*(hn+hn1))/(hn1*(hn1+hn2))) / 2
+			temp2 := ((1-hn/(3*(hn+hn1)))/2 + (1-hn/(2*(hn+hn1)))*hn/(6*(hn+hn1+hn2))) *
+				(hn * (hn + hn1) * (hn + hn1 + hn2)) / (hn1 * (hn1 + hn2) * (hn1 + hn2 + hn3))
+			q := hn1 * (hn1 + hn2) / (hn2 * (hn2 + hn3))
+			c1 := (2+hn/hn1)/2 + temp1 + temp2
+			c2 := -(hn/hn1)/2 - (1+hn1/hn2)*temp1 - (1+hn1/hn2+q)*temp2
+			c3 := temp1*hn1/hn2 + (hn1/hn2+q*(1+hn2/hn3))*temp2
+			c4 := -temp2 * q * hn1 / hn2
+			x = comb(1.0, x, dt*c1, d, dt*c2, buf[n-1], dt*c3, buf[n-2], dt*c4, buf[n-3])
+		}
+		buf = pushBuffer(buf, d, 3)
+	}
+	return x, nil
+}
+
+// sampleEulerAncestralCFGPP is euler_ancestral_cfg_pp (eta 1) and, with eta 0, euler_cfg_pp.
+func sampleEulerAncestralCFGPP(eta float64) SamplerFunc {
+	return func(ctx context.Context, model Denoiser, x *tensor.Tensor, s []float64, opt Options) (*tensor.Tensor, error) {
+		unc, err := uncondOf(opt)
+		if err != nil {
+			return nil, err
+		}
+		noise := ancestralNoise(x, opt)
+		for i := 0; i < len(s)-1; i++ {
+			den, err := model(ctx, x, s[i])
+			if err != nil {
+				return nil, err
+			}
+			if err := callback(opt, i, x, den); err != nil {
+				return nil, err
+			}
+			if s[i+1] == 0 {
+				x = den
+				continue
+			}
+			d := toD(x, unc(), s[i])
+			down, up := ancestralStep(s[i], s[i+1], eta)
+			terms := []any{1.0, den, down, d}
+			if eta > 0 {
+				terms = append(terms, up, noise(s[i], s[i+1]))
+			}
+			x = comb(terms...)
+		}
+		return x, nil
+	}
+}
+
+func sampleDPMPP2MCFGPP(ctx context.Context, model Denoiser, x *tensor.Tensor, s []float64, opt Options) (*tensor.Tensor, error) {
+	unc, err := uncondOf(opt)
+	if err != nil {
+		return nil, err
+	}
+	var oldU *tensor.Tensor
+	for i := 0; i < len(s)-1; i++ {
+		den, err := model(ctx, x, s[i])
+		if err != nil {
+			return nil, err
+		}
+		if err := callback(opt, i, x, den); err != nil {
+			return nil, err
+		}
+		u := unc()
+		if s[i+1] == 0 {
+			x = den // exp(-h) = 0
+		} else {
+			h := math.Log(s[i]) - math.Log(s[i+1])
+			e := math.Exp(-h)
+			if oldU == nil {
+				x = comb(1.0, den, -e, u, e, x)
+			} else {
+				r := (math.Log(s[i-1]) - math.Log(s[i])) / h
+				k := -math.Expm1(-h) / (2 * r)
+				x = comb(1.0, den, -e, u, k, den, -k, oldU, e, x)
+			}
+		}
+		oldU = u
+	}
+	return x, nil
+}
+
+func sampleDPMPP2SAncestralCFGPP(ctx context.Context, model Denoiser, x *tensor.Tensor, s []float64, opt Options) (*tensor.Tensor, error) {
+	unc, err := uncondOf(opt)
+	if err != nil {
+		return nil, err
+	}
+	noise := ancestralNoise(x, opt)
+	for i := 0; i < len(s)-1; i++ {
+		den, err := model(ctx, x, s[i])
+		if err != nil {
+			return nil, err
+		}
+		u := unc()
+		guidance := comb(1.0, den, -1.0, u)
+		down, up := ancestralStep(s[i], s[i+1], 1)
+		if err := callback(opt, i, x, den); err != nil {
+			return nil, err
+		}
+		if down == 0 {
+			d := toD(x, u, s[i])
+			x = comb(1.0, x, f32(down-s[i]), d)
+		} else {
+			t, tn := -math.Log(s[i]), -math.Log(down)
+			h := tn - t
+			sm := f32(math.Exp(-(t + h/2)))
+			x2 := comb(sm/s[i], x, -math.Expm1(-h/2), u)
+			if _, err := model(ctx, x2, sm); err != nil {
+				return nil, err
+			}
+			u2 := unc() // the second evaluation's uncond prediction
+
+			x = comb(down/s[i], x, -math.Expm1(-h), u2)
+		}
+		if s[i+1] > 0 {
+			x = comb(1.0, x, up, noise(s[i], s[i+1]))
+		}
+		x = comb(1.0, x, 1.0, guidance)
+	}
+	return x, nil
+}
+
+func sampleResMultistep(eta float64, cfgpp bool) SamplerFunc {
+	return func(ctx context.Context, model Denoiser, x *tensor.Tensor, s []float64, opt Options) (*tensor.Tensor, error) {
+		var unc func() *tensor.Tensor
+		if cfgpp {
+			var err error
+			if unc, err = uncondOf(opt); err != nil {
+				return nil, err
+			}
+		}
+		noise := ancestralNoise(x, opt)
+		phi1 := func(t float64) float64 { return math.Expm1(t) / t }
+		phi2 := func(t float64) float64 { return (phi1(t) - 1) / t }
+		var old *tensor.Tensor
+		var oldDown float64
+		for i := 0; i < len(s)-1; i++ {
+			den, err := model(ctx, x, s[i])
+			if err != nil {
+				return nil, err
+			}
+			down, up := ancestralStep(s[i], s[i+1], eta)
+			if err := callback(opt, i, x, den); err != nil {
+				return nil, err
+			}
+			var u *tensor.Tensor
+			if cfgpp {
+				u = unc()
+			}
+			if down == 0 || old == nil {
+				if cfgpp {
+					d := toD(x, u, s[i])
+					x = comb(1.0, den, down, d)
+				} else {
+					d := toD(x, den, s[i])
+					x = comb(1.0, x, f32(down-s[i]), d)
+				}
+			} else {
+				t, tOld, tNext, tPrev := -math.Log(s[i]), -math.Log(oldDown), -math.Log(down), -math.Log(s[i-1])
+				h := tNext - t
+				c2 := (tPrev - tOld) / h
+				p1, p2 := phi1(-h), phi2(-h)
+				b1, b2 := p1-p2/c2, p2/c2
+				if math.IsNaN(b1) {
+					b1 = 0
+				}
+				if math.IsNaN(b2) {
+					b2 = 0
+				}
+				e := math.Exp(-h)
+				if cfgpp {
+					x = comb(e, x, e, den, -e, u, h*b1, u, h*b2, old)
+				} else {
+					x = comb(e, x, h*b1, den, h*b2, old)
+				}
+			}
+			// upstream draws on every step with s[i+1] > 0 (even when sigma_up is 0); with eta 0
+			// every draw is multiplied by 0, so skipping them changes nothing
+			if s[i+1] > 0 && eta > 0 {
+				x = comb(1.0, x, up, noise(s[i], s[i+1]))
+			}
+			if cfgpp {
+				old = u
+			} else {
+				old = den
+			}
+			oldDown = down
+		}
+		return x, nil
+	}
+}
+
+func sampleGradientEstimation(cfgpp bool) SamplerFunc {
+	const gamma = 2.0
+	return func(ctx context.Context, model Denoiser, x *tensor.Tensor, s []float64, opt Options) (*tensor.Tensor, error) {
+		var unc func() *tensor.Tensor
+		if cfgpp {
+			var err error
+			if unc, err = uncondOf(opt); err != nil {
+				return nil, err
+			}
+		}
+		var oldD *tensor.Tensor
+		for i := 0; i < len(s)-1; i++ {
+			den, err := model(ctx, x, s[i])
+			if err != nil {
+				return nil, err
+			}
+			var d *tensor.Tensor
+			if cfgpp {
+				d = toD(x, unc(), s[i])
+			} else {
+				d = toD(x, den, s[i])
+			}
+			if err := callback(opt, i, x, den); err != nil {
+				return nil, err
+			}
+			dt := f32(s[i+1] - s[i])
+			if s[i+1] == 0 {
+				x = den
+			} else {
+				if cfgpp {
+					x = comb(1.0, den, s[i+1], d)
+				} else {
+					x = comb(1.0, x, dt, d)
+				}
+				if i >= 1 {
+					x = comb(1.0, x, (gamma-1)*dt, d, -(gamma-1)*dt, oldD)
+				}
+			}
+			oldD = d
+		}
+		return x, nil
+	}
+}
+
+// sampleERSDE is er_sde (VP ER-SDE-Solver-3, max_stage 3, default noise scaler).
+func sampleERSDE(ctx context.Context, model Denoiser, x *tensor.Tensor, s []float64, opt Options) (*tensor.Tensor, error) {
+	noise := ancestralNoise(x, opt)
+	scaler := func(v float64) float64 { return v * (math.Exp(math.Pow(v, 0.3)) + 10) }
+	const points = 200
+	lam := s // er_lambda = sigma / alpha = sigma for discrete models (alpha = 1)
+	var old, oldDD *tensor.Tensor
+	for i := 0; i < len(s)-1; i++ {
+		den, err := model(ctx, x, s[i])
+		if err != nil {
+			return nil, err
+		}
+		if err := callback(opt, i, x, den); err != nil {
+			return nil, err
+		}
+		stage := min(3, i+1)
+		if s[i+1] == 0 {
+			x = den
+		} else {
+			ls, lt := lam[i], lam[i+1]
+			r := scaler(lt) / scaler(ls)
+			x = comb(r, x, 1-r, den)
+			if stage >= 2 {
+				dt := lt - ls
+				step := -dt / points
+				var sum1, sum2 float64
+				for k := 0; k < points; k++ {
+					pos := float64(float32(lt + float64(k)*step))
+					sc := scaler(pos)
+					sum1 += 1 / sc
+					sum2 += (pos - ls) / sc
+				}
+				s1 := sum1 * step
+				dd := comb(1/(ls-lam[i-1]), den, -1/(ls-lam[i-1]), old)
+				x = comb(1.0, x, dt+s1*scaler(lt), dd)
+				if stage >= 3 {
+					su := sum2 * step
+					du := comb(2/(ls-lam[i-2]), dd, -2/(ls-lam[i-2]), oldDD)
+					x = comb(1.0, x, dt*dt/2+su*scaler(lt), du)
+				}
+				oldDD = dd
+			}
+			v := lt*lt - ls*ls*r*r
+			if v < 0 || math.IsNaN(v) {
+				v = 0
+			}
+			x = comb(1.0, x, math.Sqrt(v), noise(s[i], s[i+1]))
+		}
+		old = den
+	}
+	return x, nil
+}

@@ -85,7 +85,7 @@ func TestGoldenUNetDirect(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			m, err := g.Lower("unet", ck, nil)
+			m, err := g.Lower("unet", ck)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -108,7 +108,7 @@ func TestGoldenVAEDirect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := g.Lower("vae_dec", ck, nil)
+	m, err := g.Lower("vae_dec", ck)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +128,7 @@ func TestGoldenVAEDirect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	me, err := ge.Lower("vae_enc", ck, nil)
+	me, err := ge.Lower("vae_enc", ck)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -54,6 +54,8 @@ type Manager struct {
 	used     int64
 	clock    int64
 	stats    Stats
+
+	mergeState
 }
 
 // Stats counts cache activity (for tests, logs and the bench command).
@@ -313,9 +315,10 @@ func (m *Manager) Evict(prefix string) {
 // UnloadAll closes every idle session (the executor's /free unload_models).
 func (m *Manager) UnloadAll() { m.Evict("") }
 
-// Close closes every session and file.
+// Close closes every session and file and removes the merged-weights folder.
 func (m *Manager) Close() error {
 	m.Evict("")
+	m.closeMerged()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for k, f := range m.files {
@@ -444,7 +447,14 @@ func (u *unetModel) Apply(ctx context.Context, in UNetInput) (*tensor.Tensor, er
 		if err != nil {
 			return nil, err
 		}
-		return g.Lower("unet", u.f.file, u.patches)
+		if len(u.patches) == 0 {
+			return g.Lower("unet", u.f.file)
+		}
+		mw, err := u.m.mergedFor(ctx, u.f, u.patches, patchKey(u.patches))
+		if err != nil {
+			return nil, err
+		}
+		return g.LowerFrom("unet", mw.source, mw.dir)
 	}, inputs)
 }
 
@@ -559,7 +569,7 @@ func (v *vaeModel) Encode(ctx context.Context, image *tensor.Tensor) (*tensor.Te
 			if err != nil {
 				return nil, err
 			}
-			return g.Lower("vae_encoder", v.f.file, nil)
+			return g.Lower("vae_encoder", v.f.file)
 		}, map[string]*tensor.Tensor{"x": x})
 		if err != nil {
 			return nil, fmt.Errorf("vae encode: %w", err)

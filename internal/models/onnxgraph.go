@@ -9,14 +9,21 @@ import (
 )
 
 // Lower turns the network into an ONNX model whose weights are external data pointing into f
-// (cast to float32 in-graph where stored as F16/BF16; ORT folds the casts at load). Weights with
-// patches get W + Σ strength·delta as constant subgraphs that ORT folds at session creation
-// (low-rank patches keep only their factors in the proto).
-func (n *Net) Lower(name string, f *safetensors.File, patches Patches) (*onnx.Model, error) {
+// (cast to float32 in-graph where stored as F16/BF16; ORT folds the casts at load).
+func (n *Net) Lower(name string, f *safetensors.File) (*onnx.Model, error) {
+	return n.LowerFrom(name, func(string) *safetensors.File { return f }, "")
+}
+
+// LowerFrom is Lower with weights taken from several files (src picks the file holding each
+// checkpoint key); extDir, when set, is the folder holding all of them.
+func (n *Net) LowerFrom(name string, src func(key string) *safetensors.File, extDir string) (*onnx.Model, error) {
 	if n.err != nil {
 		return nil, n.err
 	}
 	g := onnx.NewGraph(name)
+	if extDir != "" {
+		g.SetExternalDir(extDir)
+	}
 	vals := map[string]onnx.Value{"": {}}
 	for _, in := range n.Inputs {
 		dims := make([]any, len(in.Shape))
@@ -28,14 +35,7 @@ func (n *Net) Lower(name string, f *safetensors.File, patches Patches) (*onnx.Mo
 	for _, w := range n.Weights {
 		switch {
 		case w.Key != "":
-			v := g.Weight(f, w.Key)
-			for _, wp := range patches[w.Key] {
-				var err error
-				if v, err = applyPatch(g, v, w.Dims, wp); err != nil {
-					return nil, fmt.Errorf("patch %s from %s: %w", w.Key, wp.Source, err)
-				}
-			}
-			vals[w.Name] = v
+			vals[w.Name] = g.Weight(src(w.Key), w.Key)
 		case w.I64 != nil:
 			vals[w.Name] = g.ConstInt64(w.I64...)
 		default:
@@ -74,41 +74,4 @@ func isOutput(n *Net, name string) bool {
 		}
 	}
 	return false
-}
-
-// applyPatch returns base + strength·delta as a constant subgraph.
-func applyPatch(g *onnx.Graph, base onnx.Value, dims []int, wp WeightPatch) (onnx.Value, error) {
-	if lr, ok := wp.Patch.(LowRank); ok {
-		up, down, scale := lr.Factors()
-		if up != nil && down != nil && len(up.Shape) >= 2 && len(down.Shape) >= 2 {
-			r := up.Shape[1]
-			out := up.Shape[0]
-			in := numel(down.Shape) / down.Shape[0]
-			if down.Shape[0] == r && numel(up.Shape) == out*r && out*in == numel(dims) {
-				u := g.Const(tensor.FromData(up.Data, out, r))
-				d := g.Const(tensor.FromData(down.Data, r, in))
-				delta := g.Op1("MatMul", nil, u, d)
-				shape := make([]int64, len(dims))
-				for i, x := range dims {
-					shape[i] = int64(x)
-				}
-				delta = g.Op1("Reshape", nil, delta, g.ConstInt64(shape...))
-				delta = g.Op1("Mul", nil, delta, g.ScalarFloat(float32(wp.Strength*scale)))
-				return g.Op1("Add", nil, base, delta), nil
-			}
-		}
-	}
-	d, err := wp.Patch.Delta(dims)
-	if err != nil {
-		return base, err
-	}
-	if numel(d.Shape) != numel(dims) {
-		return base, fmt.Errorf("delta has shape %v, weight %v", d.Shape, dims)
-	}
-	s := float32(wp.Strength)
-	data := make([]float32, len(d.Data))
-	for i, x := range d.Data {
-		data[i] = s * x
-	}
-	return g.Op1("Add", nil, base, g.Const(tensor.FromData(data, dims...))), nil
 }

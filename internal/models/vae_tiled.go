@@ -26,7 +26,7 @@ func (v *vaeModel) decodeRaw(ctx context.Context, z *tensor.Tensor) (*tensor.Ten
 		if err != nil {
 			return nil, err
 		}
-		return g.Lower("vae_decoder", v.f.file, nil)
+		return g.Lower("vae_decoder", v.f.file)
 	}, map[string]*tensor.Tensor{"z": z})
 }
 

@@ -192,7 +192,7 @@ async function queue(front = false) {
   // control_after_generate runs after a successful queue, as in ComfyUI
   graph.applyControlAfterGenerate();
   persist();
-  toast(`Queued prompt #${res.number}`);
+  toast(api.connected ? `Queued prompt #${res.number}` : `Queued prompt #${res.number} (websocket not connected: progress will not show)`);
   refreshQueue();
 }
 

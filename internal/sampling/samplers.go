@@ -76,6 +76,10 @@ var samplers = map[string]SamplerFunc{
 	"gradient_estimation":            sampleGradientEstimation(false),
 	"gradient_estimation_cfg_pp":     sampleGradientEstimation(true),
 	"er_sde":                         sampleERSDE,
+	"seeds_2":                        sampleSEEDS2(1, 1, 0.5, false),
+	"seeds_3":                        sampleSEEDS3,
+	"exp_heun_2_x0":                  sampleSEEDS2(0, 0, 1, true),
+	"exp_heun_2_x0_sde":              sampleSEEDS2(1, 1, 1, true),
 }
 
 // needsUncond lists the samplers that read the uncond prediction (CFG++ variants).

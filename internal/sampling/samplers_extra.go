@@ -423,3 +423,106 @@ func sampleERSDE(ctx context.Context, model Denoiser, x *tensor.Tensor, s []floa
 	}
 	return x, nil
 }
+
+// ehPhi1 and ehPhi2 are ei_h_phi_1(h) = expm1(h) and ei_h_phi_2(h) = (expm1(h) - h)/h.
+func ehPhi1(h float64) float64 { return math.Expm1(h) }
+func ehPhi2(h float64) float64 { return (math.Expm1(h) - h) / h }
+
+// sampleSEEDS2 is sample_seeds_2 (lambda = -ln sigma, alpha = 1); exp_heun_2_x0(_sde) are its
+// r = 1, phi_2 forms.
+func sampleSEEDS2(eta, sNoise, r float64, phi2 bool) SamplerFunc {
+	return func(ctx context.Context, model Denoiser, x *tensor.Tensor, s []float64, opt Options) (*tensor.Tensor, error) {
+		noise := ancestralNoise(x, opt)
+		inject := eta > 0 && sNoise > 0
+		fac := 1 / (2 * r)
+		for i := 0; i < len(s)-1; i++ {
+			den, err := model(ctx, x, s[i])
+			if err != nil {
+				return nil, err
+			}
+			if err := callback(opt, i, x, den); err != nil {
+				return nil, err
+			}
+			if s[i+1] == 0 {
+				x = den
+				continue
+			}
+			ls, lt := -math.Log(s[i]), -math.Log(s[i+1])
+			h := lt - ls
+			he := h * (eta + 1)
+			s1 := f32(math.Exp(-(ls + r*h)))
+			x2 := comb(s1/s[i]*math.Exp(-r*h*eta), x, -ehPhi1(-r*he), den)
+			var sde *tensor.Tensor
+			if inject {
+				sde = comb(math.Sqrt(-math.Expm1(-2*r*h*eta)), noise(s[i], s1))
+				x2 = comb(1.0, x2, s1*sNoise, sde)
+			}
+			den2, err := model(ctx, x2, s1)
+			if err != nil {
+				return nil, err
+			}
+			if phi2 {
+				b2 := ehPhi2(-he) / r
+				b1 := ehPhi1(-he) - b2
+				x = comb(s[i+1]/s[i]*math.Exp(-h*eta), x, -b1, den, -b2, den2)
+			} else {
+				c := -ehPhi1(-he)
+				x = comb(s[i+1]/s[i]*math.Exp(-h*eta), x, c*(1-fac), den, c*fac, den2)
+			}
+			if inject {
+				seg := (r - 1) * h * eta
+				sde = comb(math.Exp(seg), sde, math.Sqrt(-math.Expm1(2*seg)), noise(s1, s[i+1]))
+				x = comb(1.0, x, s[i+1]*sNoise, sde)
+			}
+		}
+		return x, nil
+	}
+}
+
+// sampleSEEDS3 is sample_seeds_3 (eta 1, r1 = 1/3, r2 = 2/3).
+func sampleSEEDS3(ctx context.Context, model Denoiser, x *tensor.Tensor, s []float64, opt Options) (*tensor.Tensor, error) {
+	const eta, r1, r2 = 1.0, 1.0 / 3, 2.0 / 3
+	noise := ancestralNoise(x, opt)
+	for i := 0; i < len(s)-1; i++ {
+		den, err := model(ctx, x, s[i])
+		if err != nil {
+			return nil, err
+		}
+		if err := callback(opt, i, x, den); err != nil {
+			return nil, err
+		}
+		if s[i+1] == 0 {
+			x = den
+			continue
+		}
+		ls, lt := -math.Log(s[i]), -math.Log(s[i+1])
+		h := lt - ls
+		he := h * (eta + 1)
+		s1 := f32(math.Exp(-(ls + r1*h)))
+		s2 := f32(math.Exp(-(ls + r2*h)))
+		x2 := comb(s1/s[i]*math.Exp(-r1*h*eta), x, -ehPhi1(-r1*he), den)
+		sde := comb(math.Sqrt(-math.Expm1(-2*r1*h*eta)), noise(s[i], s1))
+		x2 = comb(1.0, x2, s1, sde)
+		den2, err := model(ctx, x2, s1)
+		if err != nil {
+			return nil, err
+		}
+		a32 := r2 / r1 * ehPhi2(-r2*he)
+		a31 := ehPhi1(-r2*he) - a32
+		x3 := comb(s2/s[i]*math.Exp(-r2*h*eta), x, -a31, den, -a32, den2)
+		seg := (r1 - r2) * h * eta
+		sde = comb(math.Exp(seg), sde, math.Sqrt(-math.Expm1(2*seg)), noise(s1, s2))
+		x3 = comb(1.0, x3, s2, sde)
+		den3, err := model(ctx, x3, s2)
+		if err != nil {
+			return nil, err
+		}
+		b3 := ehPhi2(-he) / r2
+		b1 := ehPhi1(-he) - b3
+		x = comb(s[i+1]/s[i]*math.Exp(-h*eta), x, -b1, den, -b3, den3)
+		seg = (r2 - 1) * h * eta
+		sde = comb(math.Exp(seg), sde, math.Sqrt(-math.Expm1(2*seg)), noise(s2, s[i+1]))
+		x = comb(1.0, x, s[i+1], sde)
+	}
+	return x, nil
+}

@@ -46,6 +46,11 @@ func loadPrompt(path string, env *nodes.Env) (*graph.Prompt, []byte, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	return parsePrompt(path, data, env)
+}
+
+// parsePrompt converts a file's content (workflow, prompt or image) to an API prompt.
+func parsePrompt(path string, data []byte, env *nodes.Env) (*graph.Prompt, []byte, error) {
 	p, wf, err := graph.LoadAny(data, nodes.Schema(env))
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
@@ -70,12 +75,17 @@ func runRun(args []string) int {
 		fs.Usage()
 		return exitUsage
 	}
+	data, err := os.ReadFile(fs.Arg(0))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "comfygo run:", err)
+		return exitBadInput
+	}
 	env, err := ef.env(slog.Default())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "comfygo run:", err)
 		return exitFailed
 	}
-	p, wf, err := loadPrompt(fs.Arg(0), env)
+	p, wf, err := parsePrompt(fs.Arg(0), data, env)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "comfygo run:", err)
 		return exitBadInput

@@ -282,9 +282,11 @@ async function main() {
   const stubInputs = inputList(defs.StubImage).filter((i) => i.widget).map((i) => i.name);
   assert.ok(stubInputs.includes('width') && stubInputs.includes('height'), `StubImage has no width/height widgets: ${stubInputs}`);
 
+  const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
+  if (!existsSync(chromiumPath)) throw new Error(`${chromiumPath} not found: apt-get install -y chromium (or set CHROMIUM)`);
   const profile = join(tmp, 'profile');
   const ctx = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    executablePath: chromiumPath,
     headless: true,
     viewport: { width: 1400, height: 860 },
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',

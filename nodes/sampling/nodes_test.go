@@ -125,6 +125,11 @@ func TestKSamplerNodeCFGBatchAndProgress(t *testing.T) {
 	if (*g.rows)[0] != 1 {
 		t.Errorf("cfg 1: rows %v, want 1 per call", *g.rows)
 	}
+	// CFG++ samplers evaluate the uncond pass even at cfg 1
+	pp := newFake()
+	if _, err := executeKSampler(&nodes.Context{Context: context.Background()}, ksInputs(pp, map[string]any{"sampler_name": "euler_cfg_pp"})); err != nil || (*pp.rows)[0] != 2 {
+		t.Errorf("euler_cfg_pp at cfg 1: err %v, rows %v (want 2 per call)", err, *pp.rows)
+	}
 	// unimplemented sampler: a clear error
 	_, err = executeKSampler(&nodes.Context{Context: context.Background()}, ksInputs(newFake(), map[string]any{"sampler_name": "dpm_adaptive"}))
 	if err == nil || !strings.Contains(err.Error(), "not implemented") {

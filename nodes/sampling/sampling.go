@@ -209,6 +209,7 @@ func Sample(ctx *nodes.Context, model models.Model, positive, negative nodes.Con
 		return model.Apply(c, models.UNetInput{X: call.X, Timesteps: call.Timesteps, Context: call.Context, Y: call.Y})
 	}
 	g := &isampling.Guider{MS: ms, UNet: unet, Positive: pos, Negative: neg, CFG: cfg}
+	req.Guider = g
 	req.Latent = samples
 	req.BatchIndex = latent.BatchIndex
 	req.NoiseMask = latent.NoiseMask

@@ -145,6 +145,13 @@ function renderProblems() {
   $('#problems').hidden = all.length === 0;
 }
 
+/** revealProblems scrolls the side panel so that the Problems list is visible. */
+function revealProblems() {
+  const side = $('#side');
+  const p = $('#problems');
+  if (!p.hidden && (p.offsetTop < side.scrollTop || p.offsetTop > side.scrollTop + side.clientHeight - 40)) side.scrollTop = Math.max(0, p.offsetTop - 8);
+}
+
 let persistTimer = 0;
 function persist() {
   clearTimeout(persistTimer);
@@ -237,6 +244,7 @@ function showValidation(body) {
   for (const id of unknown) list.push({ text: `(node #${id} is not in the graph shown)` });
   state.problems.validation = list;
   renderProblems();
+  revealProblems();
   const first = Object.keys(marks)[0];
   if (first) graph.center(first);
 }
@@ -276,6 +284,7 @@ api.addEventListener('execution_start', (e) => {
   const known = state.prompts.get(id);
   state.run = { id, total: known?.total || 0, done: new Set(), node: null, value: 0, max: 0, started: performance.now(), finished: '' };
   graph.clearProgress();
+  $('#preview').hidden = true; // the last run's preview; this run's arrive as it samples
   setBar('#node-progress', 0, '', '#node-text');
   renderTotal();
   refreshQueue();
@@ -357,6 +366,7 @@ api.addEventListener('execution_error', (e) => {
   graph.setErrors({ [node]: [{ message: `${d.exception_type}: ${d.exception_message}` }] });
   state.problems.execution = [{ node, text: `#${node} ${d.node_type} failed: ${d.exception_message}` }];
   renderProblems();
+  revealProblems();
   if (state.run && state.run.id === d.prompt_id) {
     state.run.finished = 'failed';
     setBar('#total-progress', Number($('#total-progress').getAttribute('aria-valuenow')), 'failed', '#total-text');

@@ -96,6 +96,19 @@ type Sink interface {
 	Preview(clientID string, meta PreviewMeta, img image.Image)
 }
 
+// ImageSink is an optional Sink extension for full-size images (nodes.Context.SendImage, i.e.
+// SaveImageWebsocket): PNG, not downscaled, routed like previews. A Sink without it receives
+// them through Preview.
+type ImageSink interface {
+	Image(clientID string, meta PreviewMeta, img image.Image)
+}
+
+// TextSink is an optional Sink extension for progress text (nodes.Context.ProgressText; binary
+// frame type 3). ComfyUI broadcasts it, so clientID is always "". A Sink without it drops text.
+type TextSink interface {
+	ProgressText(clientID, nodeID, text string)
+}
+
 // PreviewMeta is the metadata of a preview frame (binary event 4).
 type PreviewMeta struct {
 	NodeID        string `json:"node_id"`

@@ -272,6 +272,24 @@ func (r *run) finishProgress(id string) {
 
 // Progress implements nodes.Reporter.
 func (r *run) Progress(nodeID string, value, max float64, preview image.Image) {
+	r.report(nodeID, value, max, preview, false)
+}
+
+// ProgressImage implements nodes.ImageReporter: progress with a full-size PNG image.
+func (r *run) ProgressImage(nodeID string, value, max float64, img image.Image) {
+	r.report(nodeID, value, max, img, true)
+}
+
+// ProgressText implements nodes.TextReporter (always broadcast, as ComfyUI does).
+func (r *run) ProgressText(nodeID, text string) {
+	if ts, ok := r.sink.(TextSink); ok {
+		r.emitMu.Lock()
+		ts.ProgressText("", nodeID, text)
+		r.emitMu.Unlock()
+	}
+}
+
+func (r *run) report(nodeID string, value, max float64, preview image.Image, full bool) {
 	if value > max {
 		value = max
 	}
@@ -286,8 +304,13 @@ func (r *run) Progress(nodeID string, value, max float64, preview image.Image) {
 		if p := r.parents[nodeID]; p != "" {
 			parent = p
 		}
-		r.sink.Preview(r.clientID, PreviewMeta{NodeID: nodeID, PromptID: r.job.PromptID, DisplayNodeID: display,
-			ParentNodeID: parent, RealNodeID: r.RealID(nodeID)}, preview)
+		meta := PreviewMeta{NodeID: nodeID, PromptID: r.job.PromptID, DisplayNodeID: display,
+			ParentNodeID: parent, RealNodeID: r.RealID(nodeID)}
+		if is, ok := r.sink.(ImageSink); ok && full {
+			is.Image(r.clientID, meta, preview)
+		} else {
+			r.sink.Preview(r.clientID, meta, preview)
+		}
 	}
 	r.sink.Event("progress", Progress{Value: value, Max: max, PromptID: r.job.PromptID, Node: display}, r.clientID)
 	r.emitMu.Unlock()

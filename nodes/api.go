@@ -163,6 +163,20 @@ type Reporter interface {
 	Progress(nodeID string, value, max float64, preview image.Image)
 }
 
+// ImageReporter is implemented by Reporters that can send a full-size image to the prompt's
+// client (ComfyUI's SaveImageWebsocket): PNG, never downscaled, in the preview frame format.
+type ImageReporter interface {
+	// ProgressImage reports value out of max for node nodeID, like Progress, with img as a
+	// full-size PNG.
+	ProgressImage(nodeID string, value, max float64, img image.Image)
+}
+
+// TextReporter is implemented by Reporters that can show progress text on a node (ComfyUI's
+// PromptServer.send_progress_text, binary websocket frame type 3).
+type TextReporter interface {
+	ProgressText(nodeID, text string)
+}
+
 // Context is what Execute and the other callbacks receive: cancellation (interrupt), progress,
 // the node's identity and the shared environment.
 type Context struct {
@@ -228,6 +242,28 @@ func (c *Context) Progress(value, max float64, preview image.Image) error {
 		c.Reporter.Progress(c.NodeID, value, max, preview)
 	}
 	return c.Err()
+}
+
+// SendImage reports progress value/max with img sent full size as PNG (ComfyUI's
+// ProgressBar.update_absolute(value, max, ("PNG", img, None)), as SaveImageWebsocket does).
+// A Reporter without ImageReporter gets img as an ordinary preview. It returns ctx.Err().
+func (c *Context) SendImage(value, max float64, img image.Image) error {
+	switch r := c.Reporter.(type) {
+	case nil:
+	case ImageReporter:
+		r.ProgressImage(c.NodeID, value, max, img)
+	default:
+		r.Progress(c.NodeID, value, max, img)
+	}
+	return c.Err()
+}
+
+// ProgressText shows text on the running node in the UI (ComfyUI's send_progress_text); it is
+// dropped when the Reporter has no TextReporter.
+func (c *Context) ProgressText(text string) {
+	if r, ok := c.Reporter.(TextReporter); ok {
+		r.ProgressText(c.NodeID, text)
+	}
 }
 
 // Env is the environment shared by every node of one executor: folders, logging, and

@@ -25,6 +25,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../../..');
 const shots = process.env.SCREENSHOTS || join(repo, 'screenshots');
 mkdirSync(shots, { recursive: true });
+for (const f of readdirSync(shots)) if (/^fail-\d+\.png$/.test(f)) rmSync(join(shots, f)); // from an earlier run
 const tmp = mkdtempSync(join(tmpdir(), 'comfygo-e2e-'));
 const cleanups = [];
 const results = [];

@@ -8,7 +8,7 @@ FUZZTIME ?= 20s
 export ONNXRUNTIME_LIB ?= $(CURDIR)/third_party/onnxruntime/libonnxruntime.so.1
 export COMFYGO_CLIP_VOCAB ?= $(CURDIR)/third_party/clip/bpe_simple_vocab_16e6.js
 
-.PHONY: setup build run test fuzz bench web clean
+.PHONY: setup build run test e2e fuzz bench clean
 
 ## setup: fetch ONNX Runtime and the CLIP vocabulary (npm), build the web page, Go modules
 setup:
@@ -27,6 +27,10 @@ run: build
 test: setup
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
+
+## e2e: the page in real headless Chromium (Debian's chromium) against a freshly built comfygo
+e2e: setup
+	cd web/page && npm test
 
 ## fuzz: run every fuzz target for FUZZTIME each
 fuzz: setup

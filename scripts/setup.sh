@@ -33,7 +33,7 @@ fi
 
 # The web page (web/page): bundled with esbuild into web/page/dist, embedded by `go build`.
 if [ -f web/page/package.json ]; then
-  if [ ! -d web/page/node_modules ]; then
+  if [ ! web/page/node_modules/.package-lock.json -nt web/page/package-lock.json ]; then
     (cd web/page && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
   fi
   (cd web/page && npm run --silent build)

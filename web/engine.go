@@ -55,6 +55,10 @@ type Sink interface {
 	Event(name string, data any, clientID string)
 	// Preview sends a preview image (JPEG, or PNG when png is set) with its type-4 metadata.
 	Preview(img image.Image, png bool, meta map[string]any, clientID string)
+	// Image sends a full-size PNG image (SaveImageWebsocket) framed like a preview.
+	Image(img image.Image, meta map[string]any, clientID string)
+	// Text sends a progress-text frame (binary type 3) for node nodeID.
+	Text(nodeID, text, clientID string)
 }
 
 type hubSink struct{ h *Hub }
@@ -63,6 +67,10 @@ func (s hubSink) Event(name string, data any, clientID string) { s.h.Send(name, 
 func (s hubSink) Preview(img image.Image, png bool, meta map[string]any, clientID string) {
 	s.h.Preview(img, png, meta, clientID)
 }
+func (s hubSink) Image(img image.Image, meta map[string]any, clientID string) {
+	s.h.Image(img, meta, clientID)
+}
+func (s hubSink) Text(nodeID, text, clientID string) { s.h.TextTo(nodeID, text, clientID) }
 
 // worker runs queued prompts one at a time until ctx ends.
 func (s *Server) worker(ctx context.Context) {

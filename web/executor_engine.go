@@ -59,6 +59,18 @@ type execSink struct{ s Sink }
 
 func (s execSink) Event(name string, data any, clientID string) { s.s.Event(name, data, clientID) }
 func (s execSink) Preview(clientID string, meta executor.PreviewMeta, img image.Image) {
-	s.s.Preview(img, false, map[string]any{"node_id": meta.NodeID, "prompt_id": meta.PromptID,
-		"display_node_id": meta.DisplayNodeID, "parent_node_id": meta.ParentNodeID, "real_node_id": meta.RealNodeID}, clientID)
+	s.s.Preview(img, false, metaMap(meta), clientID)
+}
+
+// Image implements executor.ImageSink (SaveImageWebsocket's full-size PNGs).
+func (s execSink) Image(clientID string, meta executor.PreviewMeta, img image.Image) {
+	s.s.Image(img, metaMap(meta), clientID)
+}
+
+// ProgressText implements executor.TextSink.
+func (s execSink) ProgressText(clientID, nodeID, text string) { s.s.Text(nodeID, text, clientID) }
+
+func metaMap(meta executor.PreviewMeta) map[string]any {
+	return map[string]any{"node_id": meta.NodeID, "prompt_id": meta.PromptID,
+		"display_node_id": meta.DisplayNodeID, "parent_node_id": meta.ParentNodeID, "real_node_id": meta.RealNodeID}
 }

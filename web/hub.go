@@ -69,6 +69,7 @@ type frame struct {
 type previewFrame struct {
 	img    image.Image
 	png    bool
+	full   bool           // full size (SaveImageWebsocket): never downscaled
 	meta   map[string]any // type-4 metadata without image_type
 	once   sync.Once
 	data   []byte
@@ -102,12 +103,16 @@ func fitPreview(img image.Image) image.Image {
 func (p *previewFrame) encode() {
 	p.once.Do(func() {
 		var buf bytes.Buffer
+		img := p.img
+		if !p.full {
+			img = fitPreview(img)
+		}
 		if p.png {
 			enc := png.Encoder{CompressionLevel: png.BestSpeed}
-			_ = enc.Encode(&buf, p.img)
+			_ = enc.Encode(&buf, img)
 			p.format = formatPNG
 		} else {
-			_ = jpeg.Encode(&buf, fitPreview(p.img), &jpeg.Options{Quality: 95})
+			_ = jpeg.Encode(&buf, img, &jpeg.Options{Quality: 95})
 			p.format = formatJPEG
 		}
 		p.data = buf.Bytes()
@@ -294,8 +299,22 @@ func (h *Hub) Preview(img image.Image, png bool, meta map[string]any, sid string
 	h.deliverLocked(&frame{preview: p}, sid)
 }
 
+// Image delivers a full-size image (SaveImageWebsocket) to client sid (every client when sid
+// is ""): PNG, not downscaled, framed and ordered like a preview (type 1 with format 2, or type
+// 4 with image/png for clients that announced preview metadata).
+func (h *Hub) Image(img image.Image, meta map[string]any, sid string) {
+	p := &previewFrame{img: img, png: true, full: true, meta: meta}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.deliverLocked(&frame{preview: p}, sid)
+}
+
 // Text delivers a type-3 progress-text frame to every client.
-func (h *Hub) Text(nodeID, text string) {
+func (h *Hub) Text(nodeID, text string) { h.TextTo(nodeID, text, "") }
+
+// TextTo delivers a type-3 progress-text frame ([node id length][node id][text]) to client sid
+// (every client when sid is "").
+func (h *Hub) TextTo(nodeID, text, sid string) {
 	b := make([]byte, 8, 8+len(nodeID)+len(text))
 	binary.BigEndian.PutUint32(b[0:4], BinaryText)
 	binary.BigEndian.PutUint32(b[4:8], uint32(len(nodeID)))
@@ -303,7 +322,7 @@ func (h *Hub) Text(nodeID, text string) {
 	b = append(b, text...)
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.deliverLocked(&frame{binary: b}, "")
+	h.deliverLocked(&frame{binary: b}, sid)
 }
 
 // SendLogs delivers a logs message to the subscribed clients.

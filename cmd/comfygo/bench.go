@@ -104,7 +104,7 @@ func bench(c benchConfig) (string, error) {
 	}
 	out.add("provider", rt.Provider())
 	out.add("threads", rt.Threads())
-	mgr := models.NewManager(models.ORTFactory{RT: rt}, models.ManagerOptions{Attention: c.attention})
+	mgr := models.NewManager(models.ORTFactory{RT: rt}, models.ManagerOptions{Attention: c.attention, VAEAttention: c.attention})
 	defer mgr.Close()
 
 	t0 := time.Now()
@@ -257,10 +257,7 @@ func attentionName(a, provider string) string {
 	if a != "" {
 		return a
 	}
-	if provider == "cuda" {
-		return "mha"
-	}
-	return "matmul"
+	return "mha"
 }
 
 func mean(v []float64) float64 {

@@ -35,9 +35,9 @@ type ManagerOptions struct {
 	// closed beyond it. 0 = 60% of physical memory (or $COMFYGO_MODEL_MEMORY_MB).
 	BudgetBytes int64
 	// Attention selects the attention implementation: "matmul", "mha" (com.microsoft
-	// MultiHeadAttention) or "" for the measured default of the provider.
-	Attention string
-	Log       *slog.Logger
+	// MultiHeadAttention) or "" for the measured default; VAEAttention the same for the VAE.
+	Attention, VAEAttention string
+	Log                     *slog.Logger
 }
 
 // Manager loads checkpoints and VAEs and caches their ONNX Runtime sessions (one per component
@@ -90,11 +90,15 @@ func NewManager(factory SessionFactory, opt ManagerOptions) *Manager {
 		opt.Log = slog.Default()
 	}
 	if opt.Attention == "" {
-		// Measured on the 2-core CPU (BENCHMARKS.md): MatMul/Softmax is faster than
-		// com.microsoft MultiHeadAttention for SD shapes on ORT's CPU EP; MHA runs fused on CUDA.
-		opt.Attention = "matmul"
+		// Measured on the 2-core CPU (BENCHMARKS.md): com.microsoft MultiHeadAttention costs ~5%
+		// less CPU than MatMul/Softmax for the SD1.5 UNet at 512²; on CUDA it is the fused kernel.
+		opt.Attention = "mha"
+	}
+	if opt.VAEAttention == "" {
+		// The VAE's single 512-wide head was slower through MHA on the CPU (BENCHMARKS.md).
+		opt.VAEAttention = "matmul"
 		if factory.Provider() == "cuda" {
-			opt.Attention = "mha"
+			opt.VAEAttention = "mha"
 		}
 	}
 	return &Manager{factory: factory, opt: opt, log: opt.Log, files: map[string]*ckptFile{}, sessions: map[string]*sessEntry{}}
@@ -565,7 +569,7 @@ func (v *vaeModel) Encode(ctx context.Context, image *tensor.Tensor) (*tensor.Te
 			}
 		}
 		mom, err := v.m.run(ctx, key, est, func() (*onnx.Model, error) {
-			g, err := BuildVAEEncoder(v.cfg, 1, h, w, resolver(v.f.header, v.prefix), v.m.opt.Attention == "mha")
+			g, err := BuildVAEEncoder(v.cfg, 1, h, w, resolver(v.f.header, v.prefix), v.m.opt.VAEAttention == "mha")
 			if err != nil {
 				return nil, err
 			}

@@ -174,6 +174,7 @@ func TestLoaderErrors(t *testing.T) {
 			key = "vae_name"
 		}
 		_, err := run(t, env, c.node, nodes.Inputs{key: c.file})
+		t.Logf("%s(%s): %v", c.node, c.file, err)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s(%s): err %v, want it to mention %q", c.node, c.file, err, c.want)
 		}

@@ -339,3 +339,38 @@ func TestLatentComposite(t *testing.T) {
 		t.Errorf("feathered row %v", row)
 	}
 }
+
+// The golden tiny SD1.5 checkpoint loads through CheckpointLoaderSimple when its config file
+// (tiny_sd15.json, the sidecar) sits next to it, and its UNet reproduces ComfyUI's output.
+func TestGoldenCheckpointWithSidecar(t *testing.T) {
+	dir := os.Getenv("COMFYGO_GOLDEN")
+	if dir == "" {
+		root, _ := models.RepoRoot()
+		dir = filepath.Join(root, "..", "shared", "golden")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "golden.json")); err != nil {
+		t.Skipf("golden fixtures not found at %s (set COMFYGO_GOLDEN)", dir)
+	}
+	ck := t.TempDir()
+	for _, n := range []string{"tiny_sd15.safetensors", "tiny_sd15.json"} {
+		b, err := os.ReadFile(filepath.Join(dir, n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(ck, n), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	base := testEnv(t)
+	f := *base.Folders
+	f.Models = map[string][]string{"checkpoints": {ck}}
+	env := &nodes.Env{Folders: &f, Options: base.Options}
+	out := mustRun(t, env, "CheckpointLoaderSimple", nodes.Inputs{"ckpt_name": "tiny_sd15.safetensors"})
+	m := out[0].(models.Model)
+	if u := m.Family().UNet; u.NumHeads != 2 || u.ContextDim != 32 {
+		t.Fatalf("sidecar config not applied: %s heads %d", u, u.NumHeads)
+	}
+	if _, err := out[1].(models.CLIP).Encode(context.Background(), "a photo of a cat", nil); err != nil {
+		t.Fatalf("CLIP with sidecar heads: %v", err)
+	}
+}

@@ -1,6 +1,16 @@
 // Package models holds Stable Diffusion model families and the MODEL, CLIP and VAE values that
 // flow between nodes. The interfaces below are the contract between the model loaders (UNet,
 // VAE, detection), the text encoders, LoRA patching and the samplers.
+//
+// Entry points (the rest of the package implements them):
+//   - Detect / DetectUNet / DetectVAE: family and configs from a checkpoint's key/shape table
+//     (ComfyUI's model_detection + supported_models); Header / HeaderFromFile adapt a file.
+//   - Manager (NewManager with ORTFactory): LoadCheckpoint → Checkpoint{Family, Model, VAE, File},
+//     LoadVAE; a session cache per (component, static shape, patch set) with a memory budget.
+//   - BuildUNet / BuildVAEDecoder / BuildVAEEncoder: the networks as shape-static graphs (Net),
+//     lowered to ONNX with weights as external data in the checkpoint (Net.Lower).
+//   - GenerateTiny / GenerateFull: deterministic tiny test models and full-size random ones.
+//   - TimestepEmbedding: the UNet's sinusoidal embedding (also used for SDXL's size vector).
 package models
 
 import (

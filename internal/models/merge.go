@@ -24,6 +24,9 @@ import (
 // full-size fp32 copies (OOM for SD1.5 + LCM-LoRA on 24 GB), and a proto holding merged weights
 // exceeds protobuf's 2 GiB.
 
+// maxMergedSets is how many merged patch sets stay on disk.
+const maxMergedSets = 4
+
 // mergedWeights is a merged-weights file plus the checkpoint link next to it.
 type mergedWeights struct {
 	merged *safetensors.File // patched tensors (all UNet tensors when full is set)
@@ -108,6 +111,18 @@ func (m *Manager) mergedFor(ctx context.Context, f *ckptFile, p Patches, pkey st
 		m.merged = map[string]*mergedWeights{}
 	}
 	m.merged[key] = mw
+	m.mergedOrder = append(m.mergedOrder, key)
+	// Keep the newest few merged sets on disk. Sessions built from an evicted set keep working:
+	// ORT has copied (cast/folded) the weights, and unlinked mapped files stay valid on Linux.
+	for len(m.mergedOrder) > maxMergedSets {
+		old := m.mergedOrder[0]
+		m.mergedOrder = m.mergedOrder[1:]
+		if o := m.merged[old]; o != nil {
+			o.close()
+			os.RemoveAll(o.dir)
+			delete(m.merged, old)
+		}
+	}
 	return mw, nil
 }
 
@@ -247,6 +262,7 @@ func (m *Manager) runMerge(ctx context.Context, in map[string]*tensor.Tensor) (*
 type mergeState struct {
 	mergeMu       sync.Mutex
 	merged        map[string]*mergedWeights
+	mergedOrder   []string
 	work          string
 	mergeSessOnce sync.Once
 	mergeSess     Session

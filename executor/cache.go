@@ -139,10 +139,13 @@ type keyView interface {
 
 // outputCache is the cross-prompt output cache.
 type outputCache interface {
-	// setPrompt installs the new prompt's keys (ids = submitted nodes) and drops what the mode
-	// drops (classic: every entry the new prompt does not use).
-	setPrompt(kv keyView, ids []string)
+	// setPrompt installs the new prompt's keys (ids = submitted nodes, keyOf(i) the key of
+	// ids[i]) and drops what the mode drops (classic: every entry the new prompt does not use).
+	// It calls hit(i, e) for each node whose entry e it holds (hits stay valid for the run).
+	setPrompt(kv keyView, ids []string, keyOf func(i int) (cacheKey, bool), hit func(i int, e *entry))
 	get(kv keyView, id string) *entry
+	// getKey is get for a submitted node (top level) by its key.
+	getKey(k cacheKey) *entry
 	set(kv keyView, id string, e *entry)
 	// ensureSubcache registers the ephemeral children of an expanded node.
 	ensureSubcache(kv keyView, parent string, children []string)
@@ -164,12 +167,13 @@ func newOutputCache(mode CacheMode, lruSize int) outputCache {
 // nullCache is --cache-none.
 type nullCache struct{}
 
-func (nullCache) setPrompt(keyView, []string)              {}
-func (nullCache) get(keyView, string) *entry               { return nil }
-func (nullCache) set(keyView, string, *entry)              {}
-func (nullCache) ensureSubcache(keyView, string, []string) {}
-func (nullCache) size() int                                { return 0 }
-func (nullCache) enabled() bool                            { return false }
+func (nullCache) setPrompt(keyView, []string, func(int) (cacheKey, bool), func(int, *entry)) {}
+func (nullCache) get(keyView, string) *entry                                                 { return nil }
+func (nullCache) getKey(cacheKey) *entry                                                     { return nil }
+func (nullCache) set(keyView, string, *entry)                                                {}
+func (nullCache) ensureSubcache(keyView, string, []string)                                   {}
+func (nullCache) size() int                                                                  { return 0 }
+func (nullCache) enabled() bool                                                              { return false }
 
 // subKey identifies a subcache: the expanded node's id and class.
 type subKey struct{ id, class string }
@@ -186,12 +190,15 @@ func newHLevel() *hLevel {
 
 // clean keeps only the entries and subcaches of ids (the level's current nodes); it marks
 // what is live with a fresh generation instead of building key sets.
-func (l *hLevel) clean(kv keyView, ids []string, gen uint64) {
+func (l *hLevel) clean(kv keyView, ids []string, keyOf func(i int) (cacheKey, bool), hit func(int, *entry), gen uint64) {
 	if len(l.entries) > 0 {
-		for _, id := range ids {
-			if k, ok := kv.key(id); ok {
+		for i := range ids {
+			if k, ok := keyOf(i); ok {
 				if e := l.entries[k]; e != nil {
 					e.gen = gen
+					if hit != nil {
+						hit(i, e)
+					}
 				}
 			}
 		}
@@ -233,10 +240,12 @@ type hierCache struct {
 func (c *hierCache) enabled() bool { return true }
 func (c *hierCache) size() int     { return c.root.count() }
 
-func (c *hierCache) setPrompt(kv keyView, ids []string) {
+func (c *hierCache) setPrompt(kv keyView, ids []string, keyOf func(i int) (cacheKey, bool), hit func(int, *entry)) {
 	c.gen++
-	c.root.clean(kv, ids, c.gen)
+	c.root.clean(kv, ids, keyOf, hit, c.gen)
 }
+
+func (c *hierCache) getKey(k cacheKey) *entry { return c.root.entries[k] }
 
 // level returns the level holding id's entry (nil if absent and !create).
 func (c *hierCache) level(kv keyView, id string, create bool) *hLevel {
@@ -293,7 +302,7 @@ func (c *hierCache) ensureSubcache(kv keyView, parent string, children []string)
 		pl.subs[sk] = s
 	}
 	c.gen++
-	s.clean(kv, children, c.gen)
+	s.clean(kv, children, func(i int) (cacheKey, bool) { return kv.key(children[i]) }, nil, c.gen)
 }
 
 // lruCache is --cache-lru N: a flat store evicting entries unused for the most generations
@@ -332,12 +341,26 @@ func (c *lruCache) clean() {
 	}
 }
 
-func (c *lruCache) setPrompt(kv keyView, ids []string) {
+func (c *lruCache) setPrompt(kv keyView, ids []string, keyOf func(i int) (cacheKey, bool), hit func(int, *entry)) {
 	c.gen++
-	for _, id := range ids {
-		c.mark(kv, id)
+	for i := range ids {
+		if k, ok := keyOf(i); ok {
+			if le := c.entries[k]; le != nil {
+				le.used = c.gen // never evicted while this prompt is current
+				hit(i, le.e)
+			}
+		}
 	}
 	c.clean()
+}
+
+func (c *lruCache) getKey(k cacheKey) *entry {
+	le := c.entries[k]
+	if le == nil {
+		return nil
+	}
+	le.used = c.gen
+	return le.e
 }
 
 func (c *lruCache) get(kv keyView, id string) *entry {
@@ -374,6 +397,7 @@ func (c *lruCache) ensureSubcache(kv keyView, parent string, children []string) 
 type keyHasher struct {
 	seeds *[2]maphash.Seed
 	enc   encoder
+	sub   []byte // one input's encoding (unordered inputs of big nodes)
 }
 
 func newKeyHasher(n *nonceSource, seeds *[2]maphash.Seed) *keyHasher {

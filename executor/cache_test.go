@@ -1,7 +1,11 @@
 package executor
 
 import (
+	"context"
+	"strconv"
 	"testing"
+
+	"github.com/comfygo/comfygo/graph"
 
 	"github.com/comfygo/comfygo/nodes"
 )
@@ -163,5 +167,61 @@ func TestFreeUnloadModels(t *testing.T) {
 	ex.Free(true, false)
 	if u.n != 1 {
 		t.Fatal("unload_models must reach the model manager")
+	}
+}
+
+// TestKeyIgnoresInputOrder: a node's key depends on its inputs, not their order, for small
+// nodes (sorted) and big ones (hashed as a set); a changed input re-runs it.
+func TestKeyIgnoresInputOrder(t *testing.T) {
+	for _, n := range []int{3, bigNode + 8} {
+		ex := New(Config{})
+		build := func(reverse bool, v0 int64) *graph.Prompt {
+			p := graph.NewPrompt()
+			sink := &graph.Node{ClassType: "XSink"}
+			for i := 0; i < n; i++ {
+				k := i
+				if reverse {
+					k = n - 1 - i
+				}
+				id := strconv.Itoa(k)
+				node := &graph.Node{ClassType: "XCount"}
+				v := int64(k)
+				if k == 0 {
+					v = v0
+				}
+				node.Inputs.Set("value", v)
+				p.Add(id, node)
+				sink.Inputs.Set("in"+id, graph.Link{NodeID: id})
+			}
+			p.Add("sink", sink)
+			return p
+		}
+		ran := func(p *graph.Prompt) int {
+			rec := &recSink{}
+			outs, _, verr := ex.Validate(p, nil)
+			if verr != nil {
+				t.Fatal(verr)
+			}
+			h := ex.Execute(context.Background(), Job{PromptID: "k", Prompt: p, Outputs: outs, ClientID: "c"}, rec)
+			if !h.Status.Completed {
+				t.Fatal(h.Status.Messages)
+			}
+			k := 0
+			for _, e := range rec.ev {
+				if e.name == "executing" {
+					k++
+				}
+			}
+			return k
+		}
+		if got := ran(build(false, 0)); got != n+1 {
+			t.Fatalf("n=%d: first run ran %d", n, got)
+		}
+		if got := ran(build(true, 0)); got != 0 {
+			t.Fatalf("n=%d: same inputs in another order ran %d nodes", n, got)
+		}
+		if got := ran(build(true, 1000)); got != 2 {
+			t.Fatalf("n=%d: one changed source ran %d nodes, want 2", n, got)
+		}
 	}
 }

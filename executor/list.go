@@ -16,6 +16,7 @@ type execList struct {
 	order  []string // pending insertion order (may hold stale ids; see pendingOrder)
 	ready  [4]seqHeap
 	staged string
+	slab   []xnode // xnodes are allocated in chunks
 
 	pendingCount int
 
@@ -28,11 +29,12 @@ type xnode struct {
 	pending    bool
 	seq        int
 	blockCount int
-	blocking   idList // nodes this one blocks (strong links)
+	blocking   xlist // nodes this one blocks (strong links)
 	output     bool
 	async      bool
 	node       *graph.Node
 	def        *nodes.Def
+	orig       int32 // position of the submitted node (-1: ephemeral, or replaced by one)
 
 	// the per-prompt value store: values of sources as seen by this node (ComfyUI's
 	// execution_cache[to][from]) and the nodes listening for this node's value.
@@ -81,8 +83,41 @@ func (s *idList) add(id string) (int, bool) {
 
 func (s *idList) reset() { s.ids, s.idx = nil, nil }
 
+// xlist is an insertion-ordered set of scheduling nodes; it indexes itself once it grows.
+type xlist struct {
+	xs  []*xnode
+	idx map[*xnode]struct{}
+}
+
+// add appends x if absent and reports whether it was added.
+func (s *xlist) add(x *xnode) bool {
+	if s.idx != nil {
+		if _, ok := s.idx[x]; ok {
+			return false
+		}
+		s.idx[x] = struct{}{}
+	} else {
+		for _, y := range s.xs {
+			if y == x {
+				return false
+			}
+		}
+		if len(s.xs) >= 12 {
+			s.idx = make(map[*xnode]struct{}, 2*len(s.xs)+2)
+			for _, y := range s.xs {
+				s.idx[y] = struct{}{}
+			}
+			s.idx[x] = struct{}{}
+		}
+	}
+	s.xs = append(s.xs, x)
+	return true
+}
+
+func (s *xlist) reset() { s.xs, s.idx = nil, nil }
+
 func newExecList(r *run) *execList {
-	return &execList{r: r, nodes: map[string]*xnode{}}
+	return &execList{r: r, nodes: make(map[string]*xnode, min(len(r.pn), 1024))}
 }
 
 func (l *execList) isEmpty() bool { return l.pendingCount == 0 }
@@ -90,15 +125,49 @@ func (l *execList) isEmpty() bool { return l.pendingCount == 0 }
 func (l *execList) xn(id string) *xnode {
 	n := l.nodes[id]
 	if n == nil {
-		n = &xnode{id: id}
-		l.nodes[id] = n
+		n = l.newX(id)
 	}
 	return n
+}
+
+func (l *execList) newX(id string) *xnode {
+	if len(l.slab) == 0 {
+		l.slab = make([]xnode, 64)
+	}
+	n := &l.slab[0]
+	l.slab = l.slab[1:]
+	n.id, n.orig = id, -1
+	l.nodes[id] = n
+	return n
+}
+
+// xnAt is xn for the submitted node at position j (not replaced by an ephemeral node).
+func (l *execList) xnAt(j int32) *xnode {
+	p := &l.r.pn[j]
+	if p.x == nil {
+		if n := l.nodes[p.id]; n != nil {
+			p.x = n
+		} else {
+			p.x = l.newX(p.id)
+		}
+	}
+	return p.x
 }
 
 // info fills the node's prompt entry and type (needed once it is scheduled).
 func (l *execList) info(n *xnode) {
 	if n.node != nil {
+		return
+	}
+	if j, ok := l.r.origIdx(n.id); ok {
+		p := &l.r.pn[j]
+		n.orig = j
+		if p.node != nil {
+			n.node, n.def = p.node, p.def
+			if p.def != nil {
+				n.output, n.async = p.def.OutputNode, p.def.Async
+			}
+		}
 		return
 	}
 	if node, ok := l.r.node(n.id); ok {
@@ -114,26 +183,36 @@ func (l *execList) info(n *xnode) {
 // addNode adds root and its non-lazy, non-cached ancestors (ComfyUI's add_node). With
 // includeLazy, lazy inputs count too; with subgraph, only links to nodes in it are followed.
 func (l *execList) addNode(root string, includeLazy bool, subgraph map[string]bool) error {
-	stack := []string{root}
+	r := l.r
+	type item struct {
+		id string
+		x  *xnode // nil: look up by id
+	}
+	stack := []item{{root, nil}}
 	type lk struct {
-		from string
-		slot int
-		to   string
-		ent  *entry // from's cache entry when the link was recorded
+		from  string
+		fx    *xnode // from's node when known
+		slot  int
+		to    *xnode
+		toHit bool   // to is a cache hit: it never reads its inputs
+		ent   *entry // from's cache entry when the link was recorded
 	}
 	var links []lk
 	var added []*xnode
 	for len(stack) > 0 {
-		id := stack[len(stack)-1]
+		it := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		n := l.xn(id)
+		n := it.x
+		if n == nil {
+			n = l.xn(it.id)
+		}
 		if n.pending {
 			continue
 		}
 		l.info(n)
 		node := n.node
 		if node == nil {
-			return fmt.Errorf("node %s not found", id)
+			return fmt.Errorf("node %s not found", it.id)
 		}
 		n.pending = true
 		l.pendingCount++
@@ -141,10 +220,19 @@ func (l *execList) addNode(root string, includeLazy bool, subgraph map[string]bo
 		n.seq = l.seq
 		n.blockCount = 0
 		n.blocking.reset()
-		l.order = append(l.order, id)
+		l.order = append(l.order, n.id)
 		added = append(added, n)
 		d := n.def
-		for _, k := range node.Inputs.Keys {
+		var plinks []int32 // resolved link targets of a submitted node
+		toHit := false
+		if n.orig >= 0 && !r.pn[n.orig].shadowed {
+			plinks = r.nodeLinks(n.orig)
+			toHit = r.pn[n.orig].hit != nil
+		}
+		for i, k := range node.Inputs.Keys {
+			if plinks != nil && plinks[i] == notLink {
+				continue
+			}
 			link, ok := asLink(node.Inputs.Values[k])
 			if !ok {
 				continue
@@ -152,27 +240,43 @@ func (l *execList) addNode(root string, includeLazy bool, subgraph map[string]bo
 			if subgraph != nil && !subgraph[link.NodeID] {
 				continue
 			}
-			lazy := false
-			if d != nil {
-				if in, _, ok := d.Input(k); ok {
-					lazy = in.Lazy
-				}
+			if !includeLazy && d != nil && isLazy(d, k) {
+				continue
 			}
-			if includeLazy || !lazy {
-				ent := l.r.e.cache.get(l.r, link.NodeID)
-				if ent == nil {
-					stack = append(stack, link.NodeID)
+			var ent *entry
+			var fx *xnode
+			if j := int32(missingLink); plinks != nil {
+				j = plinks[i]
+				if j >= 0 && !r.pn[j].shadowed {
+					ent = r.cacheAt(j)
+					if ent == nil {
+						fx = l.xnAt(j)
+					}
+				} else {
+					ent = r.e.cache.get(r, link.NodeID)
 				}
-				links = append(links, lk{link.NodeID, link.Slot, id, ent})
+			} else {
+				ent = r.e.cache.get(r, link.NodeID)
 			}
+			if ent == nil {
+				stack = append(stack, item{link.NodeID, fx})
+			}
+			links = append(links, lk{link.NodeID, fx, link.Slot, n, toHit, ent})
 		}
 	}
 	for _, x := range links {
 		if x.ent != nil { // cached (nothing ran since the walk): no dependency
-			l.cacheLinkEntry(x.from, x.to, x.ent)
+			if !x.toHit {
+				l.cacheLinkEntry(x.from, x.to, x.ent)
+			}
 			continue
 		}
-		if err := l.addStrongLink(x.from, x.slot, x.to); err != nil {
+		if x.fx != nil && x.fx.pending { // walked above: link it directly
+			l.strongLink(x.fx, x.to)
+			l.cacheLinkEntry(x.from, x.to, nil)
+			continue
+		}
+		if err := l.addStrongLink(x.from, x.slot, x.to.id); err != nil {
 			return err
 		}
 	}
@@ -184,33 +288,51 @@ func (l *execList) addNode(root string, includeLazy bool, subgraph map[string]bo
 	return nil
 }
 
+// isLazy reports whether input name of d is declared lazy.
+func isLazy(d *nodes.Def, name string) bool {
+	for i := range d.Required {
+		if d.Required[i].Name == name {
+			return d.Required[i].Lazy
+		}
+	}
+	for i := range d.Optional {
+		if d.Optional[i].Name == name {
+			return d.Optional[i].Lazy
+		}
+	}
+	return false
+}
+
+// strongLink makes t wait for the pending node f.
+func (l *execList) strongLink(f, t *xnode) {
+	if f.blocking.add(t) {
+		t.blockCount++
+		if f.pending && f.blockCount == 0 {
+			l.pushReady(f) // its staging category may have improved
+		}
+	}
+}
+
 // addStrongLink makes to wait for from (unless from is cached) and records the value route.
 func (l *execList) addStrongLink(from string, slot int, to string) error {
 	ent := l.r.e.cache.get(l.r, from)
+	t := l.xn(to)
 	if ent == nil {
 		if err := l.addNode(from, false, nil); err != nil {
 			return err
 		}
-		f := l.nodes[from]
-		if _, added := f.blocking.add(to); added {
-			t := l.xn(to)
-			t.blockCount++
-			if f.pending && f.blockCount == 0 {
-				l.pushReady(f) // its staging category may have improved
-			}
-		}
+		l.strongLink(l.nodes[from], t)
 	}
-	l.cacheLinkEntry(from, to, ent)
+	l.cacheLinkEntry(from, t, ent)
 	return nil
 }
 
 func (l *execList) cacheLink(from, to string) {
-	l.cacheLinkEntry(from, to, l.r.e.cache.get(l.r, from))
+	l.cacheLinkEntry(from, l.xn(to), l.r.e.cache.get(l.r, from))
 }
 
-// cacheLinkEntry records that to reads from's value, currently v (ComfyUI's cache_link).
-func (l *execList) cacheLinkEntry(from, to string, v *entry) {
-	t := l.xn(to)
+// cacheLinkEntry records that t reads from's value, currently v (ComfyUI's cache_link).
+func (l *execList) cacheLinkEntry(from string, t *xnode, v *entry) {
 	if i, added := t.srcs.add(from); added {
 		t.srcVals = append(t.srcVals, v)
 	} else {
@@ -218,7 +340,7 @@ func (l *execList) cacheLinkEntry(from, to string, v *entry) {
 	}
 	if v == nil {
 		// only a value still to come needs forwarding (a cached value is already stored)
-		l.xn(from).listeners.add(to)
+		l.xn(from).listeners.add(t.id)
 	}
 }
 
@@ -289,17 +411,13 @@ func (l *execList) category(n *xnode) int {
 		return 0
 	}
 	best := 3
-	for _, to := range n.blocking.ids {
-		t := l.nodes[to]
-		if t == nil {
-			continue
-		}
+	for _, t := range n.blocking.xs {
 		if t.output {
 			return 1
 		}
 		if best > 2 {
-			for _, t2 := range t.blocking.ids {
-				if x := l.nodes[t2]; x != nil && x.output {
+			for _, x := range t.blocking.xs {
+				if x.output {
 					best = 2
 					break
 				}
@@ -310,7 +428,7 @@ func (l *execList) category(n *xnode) int {
 }
 
 func (l *execList) pushReady(n *xnode) {
-	l.ready[l.category(n)].push(seqItem{n.seq, n.id})
+	l.ready[l.category(n)].push(seqItem{n.seq, n})
 }
 
 // pickReady returns the ready node ComfyUI's UX heuristic stages ("" if none).
@@ -319,8 +437,8 @@ func (l *execList) pickReady() string {
 		h := &l.ready[c]
 		for h.Len() > 0 {
 			top := (*h)[0]
-			n := l.nodes[top.id]
-			if n != nil && n.pending && n.seq == top.seq && n.blockCount == 0 {
+			n := top.x
+			if n.pending && n.seq == top.seq && n.blockCount == 0 {
 				return n.id
 			}
 			h.pop()
@@ -334,8 +452,7 @@ func (l *execList) complete(id string) {
 	n := l.nodes[id]
 	n.pending = false
 	l.pendingCount--
-	for _, to := range n.blocking.ids {
-		t := l.nodes[to]
+	for _, t := range n.blocking.xs {
 		t.blockCount--
 		if t.pending && t.blockCount == 0 {
 			l.pushReady(t)
@@ -362,8 +479,8 @@ func (l *execList) cycleNodes() []string {
 		}
 	}
 	for _, from := range pend {
-		for _, to := range l.nodes[from].blocking.ids {
-			if m, ok := blockedBy[to]; ok {
+		for _, t := range l.nodes[from].blocking.xs {
+			if m, ok := blockedBy[t.id]; ok {
 				m[from] = true
 			}
 		}
@@ -397,7 +514,7 @@ func (l *execList) cycleNodes() []string {
 // seqHeap is a min-heap of ready nodes by pending order.
 type seqItem struct {
 	seq int
-	id  string
+	x   *xnode
 }
 
 type seqHeap []seqItem

@@ -8,8 +8,6 @@ import (
 	"math"
 	"reflect"
 	"runtime/debug"
-	"slices"
-	"sort"
 	"strings"
 	"sync"
 
@@ -38,10 +36,13 @@ type run struct {
 	parents  map[string]string
 	display  map[string]string
 
-	keys    map[string]cacheKey
-	kh      *keyHasher
-	touch   bool // write values back into the cache when read (LRU freshness)
-	sortBuf []string
+	pos    map[string]int32 // submitted node id -> position (index.go)
+	pn     []pnode
+	plinks []int32
+	keys   map[string]cacheKey // keys of ephemeral nodes (submitted ones are in pn)
+	kh     *keyHasher
+	touch  bool // write values back into the cache when read (LRU freshness)
+	ordBuf []int32
 
 	list            *execList
 	executed        []string
@@ -154,6 +155,9 @@ func (r *run) addEphemeral(id string, n *graph.Node, parent, display string) {
 	if _, ok := r.eph[id]; !ok {
 		r.ephOrder = append(r.ephOrder, id)
 	}
+	if j, ok := r.pos[id]; ok {
+		r.pn[j].shadowed = true
+	}
 	r.eph[id] = n
 	r.parents[id] = parent
 	r.display[id] = display
@@ -162,8 +166,15 @@ func (r *run) addEphemeral(id string, n *graph.Node, parent, display string) {
 // ---- keyView ----
 
 func (r *run) key(id string) (cacheKey, bool) {
-	k, ok := r.keys[id]
-	return k, ok
+	if len(r.keys) > 0 {
+		if k, ok := r.keys[id]; ok {
+			return k, true
+		}
+	}
+	if j, ok := r.origIdx(id); ok && r.pn[j].keyed {
+		return r.pn[j].key, true
+	}
+	return cacheKey{}, false
 }
 
 func (r *run) parent(id string) string { return r.parents[id] }
@@ -351,7 +362,6 @@ func (e *Executor) Execute(ctx context.Context, job Job, sink Sink) *History {
 		r.orig = graph.NewPrompt()
 	}
 	_, r.touch = e.cache.(*lruCache)
-	r.keys = make(map[string]cacheKey, len(r.orig.IDs))
 	if r.clientID == "" && job.ExtraData != nil {
 		if c, ok := job.ExtraData["client_id"].(string); ok {
 			r.clientID = c
@@ -392,12 +402,15 @@ func (r *run) waitAsync(cancel context.CancelCauseFunc) {
 func (r *run) execute() bool {
 	r.addMessage("execution_start", ExecutionStart{PromptID: r.job.PromptID, Timestamp: r.nowMS()}, false)
 
-	r.computeKeys(r.orig.IDs)
-	r.e.cache.setPrompt(r, r.orig.IDs)
-	cached := []string{}
-	for _, id := range r.orig.IDs {
-		if r.e.cache.get(r, id) != nil {
-			cached = append(cached, id)
+	r.indexPrompt()
+	r.computeOrigKeys()
+	nhits := 0
+	r.e.cache.setPrompt(r, r.orig.IDs, func(i int) (cacheKey, bool) { return r.pn[i].key, r.pn[i].keyed },
+		func(i int, e *entry) { r.pn[i].hit = e; nhits++ })
+	cached := make([]string, 0, nhits)
+	for i := range r.pn {
+		if r.pn[i].hit != nil {
+			cached = append(cached, r.pn[i].id)
 		}
 	}
 	r.addMessage("execution_cached", ExecutionCached{Nodes: cached, PromptID: r.job.PromptID, Timestamp: r.nowMS()}, false)
@@ -510,30 +523,29 @@ func (r *run) reportFailure(f *nodeFailure) {
 
 // ---- keys ----
 
-// computeKeys computes the cache keys of ids (and fingerprints, i.e. IsChanged) iteratively.
+// computeKeys computes the cache keys of a batch of ephemeral nodes (an expansion; they
+// replace old keys of the same ids) and their fingerprints, i.e. IsChanged, iteratively. The
+// submitted prompt's keys are computeOrigKeys'.
 func (r *run) computeKeys(ids []string) {
-	// The submitted prompt's keys are computed before any expansion: membership is then
-	// "is a submitted node". Ephemeral batches get an explicit set (and replace old keys).
-	var inSet map[string]bool
-	if len(r.eph) > 0 {
-		inSet = make(map[string]bool, len(ids))
-		for _, id := range ids {
-			inSet[id] = true
-			delete(r.keys, id)
-		}
+	inSet := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		inSet[id] = true
+		delete(r.keys, id)
 	}
-	member := func(id string) bool {
-		if inSet != nil {
-			return inSet[id]
+	member := func(id string) bool { return inSet[id] }
+	keyed := func(id string) bool {
+		if inSet[id] { // only this batch's new keys count (not a replaced node's)
+			_, ok := r.keys[id]
+			return ok
 		}
-		_, ok := r.orig.Nodes[id]
+		_, ok := r.key(id)
 		return ok
 	}
 	// depsDone: every link source is keyed, or is not part of this batch (missing → nonce).
 	depsDone := func(node *graph.Node) bool {
 		for _, k := range node.Inputs.Keys {
 			if l, ok := asLink(node.Inputs.Values[k]); ok {
-				if _, keyed := r.keys[l.NodeID]; !keyed && member(l.NodeID) {
+				if !keyed(l.NodeID) && member(l.NodeID) {
 					return false
 				}
 			}
@@ -552,7 +564,7 @@ func (r *run) computeKeys(ids []string) {
 		}
 		node, _ := r.node(root)
 		if depsDone(node) { // the common case: sources come first
-			r.keys[root] = r.immediateKey(root, node)
+			r.keys[root] = r.immediateKey(root, node, nil)
 			continue
 		}
 		if visiting == nil {
@@ -572,7 +584,7 @@ func (r *run) computeKeys(ids []string) {
 				node, _ := r.node(id)
 				for _, k := range node.Inputs.Keys {
 					if l, ok := asLink(node.Inputs.Values[k]); ok {
-						if _, keyed := r.keys[l.NodeID]; !keyed && !visiting[l.NodeID] && member(l.NodeID) {
+						if !keyed(l.NodeID) && !visiting[l.NodeID] && member(l.NodeID) {
 							stack = append(stack, frame{l.NodeID, false})
 						}
 					}
@@ -581,48 +593,10 @@ func (r *run) computeKeys(ids []string) {
 			}
 			stack = stack[:len(stack)-1]
 			node, _ := r.node(id)
-			r.keys[id] = r.immediateKey(id, node)
+			r.keys[id] = r.immediateKey(id, node, nil)
 			delete(visiting, id)
 		}
 	}
-}
-
-// immediateKey hashes node id's signature with its sources' keys in place of links. A source
-// without a key (missing node, or one on a cycle) contributes a nonce.
-func (r *run) immediateKey(id string, node *graph.Node) cacheKey {
-	enc := &r.kh.enc
-	enc.tag('C')
-	enc.str(node.ClassType)
-	d, ok := r.lookup(node.ClassType)
-	enc.tag('P')
-	enc.value(r.fingerprint(id, node, d))
-	if ok && needsID(d) {
-		enc.tag('#')
-		enc.str(id)
-	}
-	keys := node.Inputs.Keys
-	if !sort.StringsAreSorted(keys) {
-		r.sortBuf = append(r.sortBuf[:0], keys...)
-		slices.Sort(r.sortBuf)
-		keys = r.sortBuf
-	}
-	for _, k := range keys {
-		enc.tag('K')
-		enc.str(k)
-		v := node.Inputs.Values[k]
-		if l, ok := asLink(v); ok {
-			if sk, ok := r.keys[l.NodeID]; ok {
-				enc.tag('A')
-				enc.buf = append(enc.buf, sk[:]...)
-				enc.int64v(int64(l.Slot))
-			} else {
-				enc.unique()
-			}
-			continue
-		}
-		enc.value(v)
-	}
-	return r.kh.sum()
 }
 
 func needsID(d *nodes.Def) bool {

@@ -119,9 +119,10 @@ func (e *Executor) Validate(p *graph.Prompt, targets []string) (outputs []string
 			Details: "", ExtraInfo: map[string]any{}}, NodeErrors: NodeErrors{}}
 	}
 
-	hint := min(len(p.IDs), 4096) // outputs may reach only part of the prompt
-	v := &validator{e: e, lookup: lookup, p: p, nodes: make(map[string]*vnode, hint),
-		srcSlab: make([]srcLink, 0, hint)}
+	// The memo is sized for the whole prompt (growing a big map costs more than the unused
+	// space when outputs reach only part of it); sources live in chunks.
+	v := &validator{e: e, lookup: lookup, p: p, nodes: make(map[string]*vnode, min(len(p.IDs), 1<<16)),
+		srcSlab: make([]srcLink, 0, min(len(p.IDs), 1024))}
 	nodeErrors = NodeErrors{}
 	var errs []string // "<message>: <details>" of failing outputs' own reasons
 	var good []string
@@ -134,8 +135,9 @@ func (e *Executor) Validate(p *graph.Prompt, targets []string) (outputs []string
 		for _, r := range res.reasons {
 			errs = append(errs, r.Message+": "+r.Details)
 		}
-		for _, id := range v.order {
-			m := &v.nodes[id].res
+		for _, vn := range v.order {
+			id := vn.id
+			m := &vn.res
 			if m.ok || len(m.reasons) == 0 {
 				continue
 			}
@@ -158,8 +160,16 @@ func (e *Executor) Validate(p *graph.Prompt, targets []string) (outputs []string
 // newDefCache memoises registry lookups for the duration of one call.
 func newDefCache(lookup func(string) (*nodes.Def, bool)) func(string) (*nodes.Def, bool) {
 	m := map[string]*nodes.Def{}
+	var lastName string
+	var lastDef *nodes.Def
 	return func(name string) (*nodes.Def, bool) {
+		if lastDef != nil && name == lastName { // runs of one class are common
+			return lastDef, true
+		}
 		if d, ok := m[name]; ok {
+			if d != nil {
+				lastName, lastDef = name, d
+			}
 			return d, d != nil
 		}
 		d, ok := lookup(name)
@@ -177,7 +187,7 @@ type validator struct {
 	lookup  func(string) (*nodes.Def, bool)
 	p       *graph.Prompt
 	nodes   map[string]*vnode
-	order   []string // memo insertion order
+	order   []*vnode // memo insertion order
 	stack   []*vnode
 	slab    []vnode   // vnodes are allocated in chunks
 	srcSlab []srcLink // backing store of the nodes' srcs
@@ -189,7 +199,8 @@ type vnode struct {
 	has   bool
 	res   vresult
 	// while on the stack: the node's own reasons and the sources still to validate
-	id      string
+	id      string // set by vn
+	node    *graph.Node
 	reasons []ErrorInfo
 	srcs    []srcLink
 	next    int
@@ -204,22 +215,24 @@ func (v *validator) vn(id string) *vnode {
 		}
 		n = &v.slab[0]
 		v.slab = v.slab[1:]
+		n.id = id
 		v.nodes[id] = n
 	}
 	return n
 }
 
-func (v *validator) setMemo(id string, r vresult) {
-	n := v.vn(id)
+func (v *validator) setMemo(n *vnode, r vresult) {
 	if !n.has {
 		n.has = true
-		v.order = append(v.order, id)
+		v.order = append(v.order, n)
 	}
 	n.res = r
 }
 
 // srcLink is a declared, type-compatible link whose source must be validated recursively.
 type srcLink struct {
+	sn    *vnode      // the source's state
+	node  *graph.Node // the source node
 	input string
 	in    *nodes.Input
 	v3    bool
@@ -234,22 +247,22 @@ func (v *validator) validate(root string) *vresult {
 	}
 	stack := v.stack[:0] // explicit stack: no Go recursion over the graph
 	defer func() { v.stack = stack[:0] }()
-	push := func(id string) *ErrorInfo {
-		reasons, srcs, exc := v.own(id)
+	push := func(id string, n *vnode, node *graph.Node) *ErrorInfo {
+		reasons, srcs, exc := v.own(id, node)
 		if exc != nil {
 			return exc // raised
 		}
-		n := v.vn(id)
 		n.state = 1
-		n.id, n.reasons, n.srcs, n.next, n.ok = id, reasons, srcs, 0, len(reasons) == 0
+		n.node, n.reasons, n.srcs, n.next, n.ok = node, reasons, srcs, 0, len(reasons) == 0
 		stack = append(stack, n)
 		return nil
 	}
-	if exc := push(root); exc != nil {
+	rn := v.vn(root)
+	if exc := push(root, rn, v.p.Nodes[root]); exc != nil {
 		// An output's own validation raised: exception_during_validation.
-		v.setMemo(root, vresult{ok: false, reasons: []ErrorInfo{exceptionDuringValidation(*exc)}})
-		v.vn(root).state = 2
-		return &v.nodes[root].res
+		v.setMemo(rn, vresult{ok: false, reasons: []ErrorInfo{exceptionDuringValidation(*exc)}})
+		rn.state = 2
+		return &rn.res
 	}
 	for len(stack) > 0 {
 		f := stack[len(stack)-1]
@@ -257,23 +270,23 @@ func (v *validator) validate(root string) *vresult {
 			s := f.srcs[f.next]
 			f.next++
 			src := s.link.NodeID
-			sn := v.nodes[src]
-			if sn != nil && sn.state == 2 {
+			sn := s.sn // resolved by own
+			if sn.state == 2 {
 				if !sn.res.ok {
 					f.ok = false
 				}
 				continue
 			}
-			if sn != nil && sn.state == 1 {
+			if sn.state == 1 {
 				// A dependency cycle: the source "raises" (Python recursion would overflow).
 				f.ok = false
-				v.setMemo(src, vresult{ok: false, reasons: []ErrorInfo{innerException(s, "Dependency cycle detected", "graph.DependencyCycleError", nil)}})
+				v.setMemo(sn, vresult{ok: false, reasons: []ErrorInfo{innerException(s, "Dependency cycle detected", "graph.DependencyCycleError", nil)}})
 				continue
 			}
-			if exc := push(src); exc != nil {
+			if exc := push(src, sn, s.node); exc != nil {
 				f.ok = false
-				v.setMemo(src, vresult{ok: false, reasons: []ErrorInfo{innerException(s, exc.Details, exc.ExtraInfo["exception_type"].(string), exc.ExtraInfo["traceback"])}})
-				v.vn(src).state = 2
+				v.setMemo(sn, vresult{ok: false, reasons: []ErrorInfo{innerException(s, exc.Details, exc.ExtraInfo["exception_type"].(string), exc.ExtraInfo["traceback"])}})
+				sn.state = 2
 			}
 			continue
 		}
@@ -284,7 +297,7 @@ func (v *validator) validate(root string) *vresult {
 		if n.has && !n.res.ok && len(n.res.reasons) == 1 && n.res.reasons[0].Type == "exception_during_inner_validation" {
 			// a cycle member that "raised" keeps its single exception reason
 		} else {
-			v.setMemo(done.id, vresult{ok: done.ok && len(done.reasons) == 0, reasons: done.reasons})
+			v.setMemo(done, vresult{ok: done.ok && len(done.reasons) == 0, reasons: done.reasons})
 		}
 		n.state = 2
 		n.reasons, n.srcs = nil, nil
@@ -292,7 +305,7 @@ func (v *validator) validate(root string) *vresult {
 			stack[len(stack)-1].ok = false
 		}
 	}
-	return &v.nodes[root].res
+	return &rn.res
 }
 
 func innerException(s srcLink, msg, typ string, tb any) ErrorInfo {
@@ -376,13 +389,12 @@ func splitTypes(t string) []string {
 // own runs the per-input checks and the custom validator of node id. It returns the node's
 // own reasons and the links whose sources must be validated; exc is an exception escaping
 // validate_inputs (missing link source, bad slot, panicking validator).
-func (v *validator) own(id string) (reasons []ErrorInfo, srcs []srcLink, exc *ErrorInfo) {
+func (v *validator) own(id string, n *graph.Node) (reasons []ErrorInfo, srcs []srcLink, exc *ErrorInfo) {
 	defer func() {
 		if r := recover(); r != nil {
 			exc = raisedError(fmt.Sprint(r), "RuntimeError", stackLines(debug.Stack()))
 		}
 	}()
-	n := v.p.Nodes[id]
 	d, _ := v.lookup(n.ClassType)
 	val := d.Validate
 	var declared map[string]bool
@@ -449,7 +461,12 @@ func (v *validator) own(id string) (reasons []ErrorInfo, srcs []srcLink, exc *Er
 			if srcs == nil {
 				srcStart = len(v.srcSlab)
 			}
-			v.srcSlab = append(v.srcSlab, srcLink{input: x, in: in, v3: d.V3, env: env, link: link})
+			if len(v.srcSlab) == cap(v.srcSlab) { // new chunk; this node's sources move along
+				cur := v.srcSlab[srcStart:]
+				v.srcSlab = append(make([]srcLink, 0, max(1024, 2*len(cur))), cur...)
+				srcStart = 0
+			}
+			v.srcSlab = append(v.srcSlab, srcLink{sn: v.vn(link.NodeID), node: src, input: x, in: in, v3: d.V3, env: env, link: link})
 			srcs = v.srcSlab[srcStart:len(v.srcSlab):len(v.srcSlab)]
 			continue
 		}

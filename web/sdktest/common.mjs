@@ -30,11 +30,13 @@ export function pngSize(buf) {
   return [b.readUInt32BE(16), b.readUInt32BE(20)];
 }
 
-/** sleepyImagePrompt: a 64x48 stub image, a node reporting progress for ~0.4 s, SaveImage. */
+/** sleepyImagePrompt: a 64x48 stub image, a node reporting progress for ~0.4 s (a slightly
+ * different time per call, so that a rerun against the same server is not served from cache),
+ * SaveImage. */
 export function sleepyImagePrompt(prefix) {
   return {
     "1": { class_type: "StubImage", inputs: { content: "WHITE", height: 48, width: 64, batch_size: 1 } },
-    "2": { class_type: "TestSyncProgressUpdate", inputs: { value: ["1", 0], sleep_seconds: 0.4 } },
+    "2": { class_type: "TestSyncProgressUpdate", inputs: { value: ["1", 0], sleep_seconds: 0.4 + Math.random() / 100 } },
     "3": { class_type: "SaveImage", inputs: { images: ["2", 0], filename_prefix: prefix } },
   };
 }

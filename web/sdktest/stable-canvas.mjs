@@ -35,14 +35,15 @@ check(progress.length >= 2 && progress.every((p) => p.node === "2" && p.max === 
 const res = await authFetch(out.images[0].data);
 const size = pngSize(await res.arrayBuffer());
 check(res.status === 200 && size && size[0] === 64 && size[1] === 48, "/view returns the 64x48 PNG", [res.status, size, out.images[0].data]);
-check(out.images[0].data.includes("filename=stable-canvas_00001_.png") && out.images[0].data.includes("subfolder=sdk"), "image URL names the saved file", out.images[0].data);
+check(/filename=stable-canvas_\d{5}_\.png&subfolder=sdk&type=output$/.test(out.images[0].data), "image URL names the saved file", out.images[0].data);
 
 // 2. enqueue_polling: /queue and /history polling instead of the websocket.
 const polled = await withTimeout(client.enqueue_polling(sleepyImagePrompt("sdk/polling"), { polling_ms: 100 }), 20000, "enqueue_polling");
-check(polled.images.length === 1 && polled.images[0].data.includes("filename=polling_00001_.png"), "enqueue_polling result", polled);
+check(polled.images.length === 1 && /filename=polling_\d{5}_\.png/.test(polled.images[0].data), "enqueue_polling result", polled);
 const { History } = await client.getHistory();
 const ids = History.map((h) => h.prompt[1]);
-check(ids.includes(out.prompt_id) && ids.includes(polled.prompt_id) && History.every((h) => h.status?.status_str === "success"), "getHistory lists both prompts", ids);
+const ours = History.filter((h) => h.prompt[1] === out.prompt_id || h.prompt[1] === polled.prompt_id);
+check(ours.length === 2 && ours.every((h) => h.status?.status_str === "success" && h.status.completed === true), "getHistory lists both prompts as successful", ids);
 const status = await client.getPromptStatus(polled.prompt_id);
 check(status.done && !status.running && !status.pending, "getPromptStatus done", status);
 

@@ -70,3 +70,30 @@ func TestSaveImageWebsocket(t *testing.T) {
 		t.Error("want an error for a non-image input")
 	}
 }
+
+type textRec struct{ node, text []string }
+
+func (r *textRec) Progress(string, float64, float64, image.Image) {}
+func (r *textRec) ProgressText(nodeID, text string) {
+	r.node = append(r.node, nodeID)
+	r.text = append(r.text, text)
+}
+
+func TestGetImageSize(t *testing.T) {
+	ctx := testCtx(t)
+	ctx.NodeID = "12"
+	rec := &textRec{}
+	ctx.Reporter = rec
+	r := run(t, ctx, "GetImageSize", nodes.Inputs{"image": tensor.New(3, 20, 30, 3)})
+	if len(r.Outputs) != 3 || r.Outputs[0] != int64(30) || r.Outputs[1] != int64(20) || r.Outputs[2] != int64(3) {
+		t.Fatalf("outputs %v, want [30 20 3]", r.Outputs)
+	}
+	if len(rec.text) != 1 || rec.node[0] != "12" || rec.text[0] != "width: 30, height: 20\n batch size: 3" {
+		t.Fatalf("progress text %q on %q", rec.text, rec.node)
+	}
+	// Without a TextReporter the text is dropped, the outputs stay.
+	ctx.Reporter = &imgRec{}
+	if r := run(t, ctx, "GetImageSize", nodes.Inputs{"image": tensor.New(1, 2, 4, 3)}); r.Outputs[0] != int64(4) {
+		t.Fatalf("outputs %v", r.Outputs)
+	}
+}

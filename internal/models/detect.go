@@ -326,25 +326,33 @@ func DetectUNet(t map[string]TensorInfo, prefix string) (*UNetConfig, error) {
 
 // DetectVAE derives the AutoencoderKL config structurally (spec §5.1).
 func DetectVAE(t map[string]TensorInfo, prefix string) (*VAEConfig, error) {
-	shape := func(k string) []int {
-		if ti, ok := t[prefix+k]; ok {
-			return ti.Shape
+	levels := 0
+	if isDiffusersVAE(t, prefix) {
+		for {
+			if _, ok := t[fmt.Sprintf("%sencoder.down_blocks.%d.resnets.0.conv1.weight", prefix, levels)]; !ok {
+				break
+			}
+			levels++
 		}
-		return nil
+	} else {
+		for {
+			if _, ok := t[fmt.Sprintf("%sencoder.down.%d.block.0.conv1.weight", prefix, levels)]; !ok {
+				break
+			}
+			levels++
+		}
 	}
-	if shape("decoder.up_blocks.0.resnets.0.norm1.weight") != nil {
-		return nil, fmt.Errorf("diffusers-named VAE weights under %q are not supported yet", prefix)
-	}
+	shape := func(k string) []int { return vaeShape(t, prefix, k, levels) }
 	ci := shape("encoder.conv_in.weight")
 	di := shape("decoder.conv_in.weight")
 	if len(ci) != 4 || len(di) != 4 {
 		return nil, fmt.Errorf("malformed VAE under %q: missing encoder/decoder conv_in", prefix)
 	}
 	c := &VAEConfig{Ch: ci[0], InChannels: ci[1], ZChannels: di[1], EmbedDim: di[1]}
-	for shape(fmt.Sprintf("encoder.down.%d.block.0.conv1.weight", len(c.ChMult))) != nil {
-		s := shape(fmt.Sprintf("encoder.down.%d.block.0.conv2.weight", len(c.ChMult)))
-		if len(s) != 4 || s[0]%c.Ch != 0 {
-			return nil, fmt.Errorf("malformed VAE encoder level %d", len(c.ChMult))
+	for i := 0; i < levels; i++ {
+		s := shape(fmt.Sprintf("encoder.down.%d.block.0.conv2.weight", i))
+		if len(s) != 4 || c.Ch == 0 || s[0]%c.Ch != 0 {
+			return nil, fmt.Errorf("malformed VAE encoder level %d", i)
 		}
 		c.ChMult = append(c.ChMult, s[0]/c.Ch)
 	}

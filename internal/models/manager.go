@@ -212,6 +212,9 @@ func (m *Manager) LoadVAE(path string) (VAE, error) {
 	if _, ok := f.header.Tensors["encoder.conv_in.weight"]; !ok && hasPrefix(f.header.Tensors, VAEPrefix) {
 		prefix = VAEPrefix
 	}
+	if _, ok := f.header.Tensors[prefix+"encoder.conv_in.weight"]; !ok {
+		return nil, fmt.Errorf("load VAE %q: no VAE weights (expected encoder.conv_in.weight at the root or under %s; found e.g. %s)", filepath.Base(path), VAEPrefix, sampleKeys(f.header.Tensors, 3))
+	}
 	cfg, err := DetectVAE(f.header.Tensors, prefix)
 	if err != nil {
 		return nil, fmt.Errorf("load VAE %q: %w", filepath.Base(path), err)
@@ -569,7 +572,7 @@ func (v *vaeModel) Encode(ctx context.Context, image *tensor.Tensor) (*tensor.Te
 			}
 		}
 		mom, err := v.m.run(ctx, key, est, func() (*onnx.Model, error) {
-			g, err := BuildVAEEncoder(v.cfg, 1, h, w, resolver(v.f.header, v.prefix), v.m.opt.VAEAttention == "mha")
+			g, err := BuildVAEEncoder(v.cfg, 1, h, w, vaeResolver(v.f.header, v.prefix, len(v.cfg.ChMult)), v.m.opt.VAEAttention == "mha")
 			if err != nil {
 				return nil, err
 			}

@@ -35,7 +35,17 @@ func (n *Net) LowerFrom(name string, src func(key string) *safetensors.File, ext
 	for _, w := range n.Weights {
 		switch {
 		case w.Key != "":
-			vals[w.Name] = g.Weight(src(w.Key), w.Key)
+			f := src(w.Key)
+			v := g.Weight(f, w.Key)
+			if info, ok := f.Info(w.Key); ok && !equalInts(info.Shape, w.Dims) {
+				// same bytes, another view (diffusers' Linear [C,C] as a 1×1 conv)
+				shape := make([]int64, len(w.Dims))
+				for i, d := range w.Dims {
+					shape[i] = int64(d)
+				}
+				v = g.Op1("Reshape", nil, v, g.ConstInt64(shape...))
+			}
+			vals[w.Name] = v
 		case w.I64 != nil:
 			vals[w.Name] = g.ConstInt64(w.I64...)
 		default:

@@ -30,6 +30,14 @@ var (
 	tinyErr  error
 )
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if tinyDir != "" {
+		os.RemoveAll(tinyDir)
+	}
+	os.Exit(code)
+}
+
 // tinyModels writes the gen-tiny models once per test binary.
 func tinyModels(t *testing.T) string {
 	tinyOnce.Do(func() {

@@ -232,7 +232,7 @@ func BenchmarkSchedule(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				r := &run{e: ex, lookup: newDefCache(ex.lookup), orig: p, eph: map[string]*graph.Node{},
 					parents: map[string]string{}, display: map[string]string{}}
-				r.indexPrompt()
+				r.indexPrompt(false)
 				r.list = newExecList(r)
 				if err := r.list.addNode("sink", false, nil); err != nil {
 					b.Fatal(err)

@@ -192,19 +192,25 @@ func newHLevel() *hLevel {
 // what is live with a fresh generation instead of building key sets.
 func (l *hLevel) clean(kv keyView, ids []string, keyOf func(i int) (cacheKey, bool), hit func(int, *entry), gen uint64) {
 	if len(l.entries) > 0 {
+		live := 0
 		for i := range ids {
 			if k, ok := keyOf(i); ok {
 				if e := l.entries[k]; e != nil {
-					e.gen = gen
+					if e.gen != gen {
+						e.gen = gen
+						live++
+					}
 					if hit != nil {
 						hit(i, e)
 					}
 				}
 			}
 		}
-		for k, e := range l.entries {
-			if e.gen != gen {
-				delete(l.entries, k)
+		if live < len(l.entries) { // (a fully re-used level needs no sweep)
+			for k, e := range l.entries {
+				if e.gen != gen {
+					delete(l.entries, k)
+				}
 			}
 		}
 	}

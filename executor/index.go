@@ -33,8 +33,9 @@ const (
 	missingLink = -2 // a link to no submitted node
 )
 
-// indexPrompt builds r.pos, r.pn and r.plinks for the submitted prompt.
-func (r *run) indexPrompt() {
+// indexPrompt builds r.pos, r.pn and r.plinks for the submitted prompt. With keys, it also
+// computes the key of every node whose sources come before it (the rest is computeOrigKeys').
+func (r *run) indexPrompt(keys bool) {
 	ids := r.orig.IDs
 	r.pos = make(map[string]int32, len(ids))
 	r.pn = make([]pnode, len(ids))
@@ -48,6 +49,7 @@ func (r *run) indexPrompt() {
 		}
 	}
 	r.plinks = make([]int32, 0, total)
+	r.pvals = make([]any, 0, total)
 	for i := range r.pn {
 		p := &r.pn[i]
 		p.links = int32(len(r.plinks))
@@ -55,15 +57,22 @@ func (r *run) indexPrompt() {
 			continue
 		}
 		p.def, _ = r.lookup(p.node.ClassType)
+		ready := keys
 		for _, k := range p.node.Inputs.Keys {
 			j := int32(notLink)
-			if l, ok := asLink(p.node.Inputs.Values[k]); ok {
+			v := p.node.Inputs.Values[k]
+			r.pvals = append(r.pvals, v)
+			if l, ok := asLink(v); ok {
 				j = missingLink
 				if q, ok := r.pos[l.NodeID]; ok {
 					j = q
+					ready = ready && r.pn[q].keyed
 				}
 			}
 			r.plinks = append(r.plinks, j)
+		}
+		if ready {
+			p.key, p.keyed = r.immediateKey(p.id, p.node, r.plinks[p.links:], r.pvals[p.links:]), true
 		}
 	}
 }
@@ -81,6 +90,12 @@ func (r *run) origIdx(id string) (int32, bool) {
 func (r *run) nodeLinks(j int32) []int32 {
 	p := &r.pn[j]
 	return r.plinks[p.links : int(p.links)+len(p.node.Inputs.Keys)]
+}
+
+// nodeVals is node j's input values (parallel to its Inputs.Keys).
+func (r *run) nodeVals(j int32) []any {
+	p := &r.pn[j]
+	return r.pvals[p.links : int(p.links)+len(p.node.Inputs.Keys)]
 }
 
 // computeOrigKeys is computeKeys for the submitted prompt (before any expansion), over
@@ -107,7 +122,7 @@ func (r *run) computeOrigKeys() {
 			continue
 		}
 		if depsDone(rj) { // the common case: sources come first
-			p.key, p.keyed = r.immediateKey(p.id, p.node, r.nodeLinks(rj)), true
+			p.key, p.keyed = r.immediateKey(p.id, p.node, r.nodeLinks(rj), r.nodeVals(rj)), true
 			continue
 		}
 		if visiting == nil {
@@ -133,7 +148,7 @@ func (r *run) computeOrigKeys() {
 			}
 			stack = stack[:len(stack)-1]
 			q := &r.pn[j]
-			q.key, q.keyed = r.immediateKey(q.id, q.node, r.nodeLinks(j)), true
+			q.key, q.keyed = r.immediateKey(q.id, q.node, r.nodeLinks(j), r.nodeVals(j)), true
 			visiting[j] = false
 		}
 	}
@@ -145,9 +160,15 @@ func (r *run) computeOrigKeys() {
 const bigNode = 32
 
 // immediateKey hashes node id's signature with its sources' keys in place of links. A source
-// without a key (missing node, or one on a cycle) contributes a nonce. links, when not nil,
-// are the node's resolved link targets (submitted prompt).
-func (r *run) immediateKey(id string, node *graph.Node, links []int32) cacheKey {
+// without a key (missing node, or one on a cycle) contributes a nonce. links and vals, when
+// not nil, are the node's resolved link targets and input values (submitted prompt).
+func (r *run) immediateKey(id string, node *graph.Node, links []int32, vals []any) cacheKey {
+	val := func(i int, k string) any {
+		if vals != nil {
+			return vals[i]
+		}
+		return node.Inputs.Values[k]
+	}
 	enc := &r.kh.enc
 	enc.tag('C')
 	enc.str(node.ClassType)
@@ -164,7 +185,7 @@ func (r *run) immediateKey(id string, node *graph.Node, links []int32) cacheKey 
 		main := enc.buf
 		for i, k := range keys {
 			enc.buf = r.kh.sub[:0]
-			r.encodeInput(enc, k, node.Inputs.Values[k], links, i)
+			r.encodeInput(enc, k, val(i, k), links, i)
 			sum[0] += maphash.Bytes(r.kh.seeds[0], enc.buf)
 			sum[1] += maphash.Bytes(r.kh.seeds[1], enc.buf)
 			r.kh.sub = enc.buf
@@ -178,7 +199,7 @@ func (r *run) immediateKey(id string, node *graph.Node, links []int32) cacheKey 
 	}
 	if sort.StringsAreSorted(keys) {
 		for i, k := range keys {
-			r.encodeInput(enc, k, node.Inputs.Values[k], links, i)
+			r.encodeInput(enc, k, val(i, k), links, i)
 		}
 		return r.kh.sum()
 	}
@@ -198,7 +219,7 @@ func (r *run) immediateKey(id string, node *graph.Node, links []int32) cacheKey 
 	r.ordBuf = ord
 	for _, i := range ord {
 		k := keys[i]
-		r.encodeInput(enc, k, node.Inputs.Values[k], links, int(i))
+		r.encodeInput(enc, k, val(int(i), k), links, int(i))
 	}
 	return r.kh.sum()
 }

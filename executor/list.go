@@ -223,17 +223,24 @@ func (l *execList) addNode(root string, includeLazy bool, subgraph map[string]bo
 		l.order = append(l.order, n.id)
 		added = append(added, n)
 		d := n.def
-		var plinks []int32 // resolved link targets of a submitted node
+		var plinks []int32 // resolved link targets and values of a submitted node
+		var pvals []any
 		toHit := false
 		if n.orig >= 0 && !r.pn[n.orig].shadowed {
-			plinks = r.nodeLinks(n.orig)
+			plinks, pvals = r.nodeLinks(n.orig), r.nodeVals(n.orig)
 			toHit = r.pn[n.orig].hit != nil
 		}
 		for i, k := range node.Inputs.Keys {
-			if plinks != nil && plinks[i] == notLink {
-				continue
+			var v any
+			if plinks != nil {
+				if plinks[i] == notLink {
+					continue
+				}
+				v = pvals[i]
+			} else {
+				v = node.Inputs.Values[k]
 			}
-			link, ok := asLink(node.Inputs.Values[k])
+			link, ok := asLink(v)
 			if !ok {
 				continue
 			}

@@ -39,6 +39,7 @@ type run struct {
 	pos    map[string]int32 // submitted node id -> position (index.go)
 	pn     []pnode
 	plinks []int32
+	pvals  []any               // input values of submitted nodes, parallel to plinks
 	keys   map[string]cacheKey // keys of ephemeral nodes (submitted ones are in pn)
 	kh     *keyHasher
 	touch  bool // write values back into the cache when read (LRU freshness)
@@ -402,7 +403,7 @@ func (r *run) waitAsync(cancel context.CancelCauseFunc) {
 func (r *run) execute() bool {
 	r.addMessage("execution_start", ExecutionStart{PromptID: r.job.PromptID, Timestamp: r.nowMS()}, false)
 
-	r.indexPrompt()
+	r.indexPrompt(true)
 	r.computeOrigKeys()
 	nhits := 0
 	r.e.cache.setPrompt(r, r.orig.IDs, func(i int) (cacheKey, bool) { return r.pn[i].key, r.pn[i].keyed },
@@ -564,7 +565,7 @@ func (r *run) computeKeys(ids []string) {
 		}
 		node, _ := r.node(root)
 		if depsDone(node) { // the common case: sources come first
-			r.keys[root] = r.immediateKey(root, node, nil)
+			r.keys[root] = r.immediateKey(root, node, nil, nil)
 			continue
 		}
 		if visiting == nil {
@@ -593,7 +594,7 @@ func (r *run) computeKeys(ids []string) {
 			}
 			stack = stack[:len(stack)-1]
 			node, _ := r.node(id)
-			r.keys[id] = r.immediateKey(id, node, nil)
+			r.keys[id] = r.immediateKey(id, node, nil, nil)
 			delete(visiting, id)
 		}
 	}

@@ -91,13 +91,18 @@ type vresult struct {
 // 400 body when the prompt is rejected. Validate coerces constants in p in place.
 func (e *Executor) Validate(p *graph.Prompt, targets []string) (outputs []string, nodeErrors NodeErrors, verr *ValidationError) {
 	lookup := newDefCache(e.lookup)
+	var outNodes []string // output nodes in document order
 	for _, id := range p.IDs {
 		n := p.Nodes[id]
 		if n == nil || n.ClassType == "" {
 			return nil, nil, missingNodeType(id, n, "")
 		}
-		if _, ok := lookup(n.ClassType); !ok {
+		d, ok := lookup(n.ClassType)
+		if !ok {
 			return nil, nil, missingNodeType(id, n, n.ClassType)
+		}
+		if d.OutputNode {
+			outNodes = append(outNodes, id)
 		}
 	}
 	var tset map[string]bool
@@ -108,9 +113,8 @@ func (e *Executor) Validate(p *graph.Prompt, targets []string) (outputs []string
 		}
 	}
 	var outs []string
-	for _, id := range p.IDs {
-		d, _ := lookup(p.Nodes[id].ClassType)
-		if d.OutputNode && (tset == nil || tset[id]) {
+	for _, id := range outNodes {
+		if tset == nil || tset[id] {
 			outs = append(outs, id)
 		}
 	}

@@ -78,6 +78,7 @@ var samplers = map[string]SamplerFunc{
 	"er_sde":                         sampleERSDE,
 	"seeds_2":                        sampleSEEDS2(1, 1, 0.5, false),
 	"seeds_3":                        sampleSEEDS3,
+	"deis":                           sampleDEIS,
 	"exp_heun_2_x0":                  sampleSEEDS2(0, 0, 1, true),
 	"exp_heun_2_x0_sde":              sampleSEEDS2(1, 1, 1, true),
 }

@@ -253,7 +253,7 @@ func TestODESamplersConverge(t *testing.T) {
 	noise := PrepareNoise([]int{1, 4, 8, 8}, 9, nil)
 	for name, tol := range map[string]float64{"euler": 0.1, "heun": 0.01, "dpm_2": 0.01, "lms": 0.01,
 		"dpmpp_2m": 0.01, "ipndm": 0.01, "ipndm_v": 0.01, "heunpp2": 0.1, "res_multistep": 0.01,
-		"uni_pc": 0.01, "uni_pc_bh2": 0.01, "gradient_estimation": 0.1, "exp_heun_2_x0": 0.01} {
+		"uni_pc": 0.01, "uni_pc_bh2": 0.01, "gradient_estimation": 0.1, "exp_heun_2_x0": 0.01, "deis": 0.01} {
 		sig, _ := KSamplerSigmas(m, "karras", name, 60, 1)
 		x := m.NoiseScaling(sig[0], noise, nil, true)
 		out, err := Sample(context.Background(), name, toyDenoiser, x, sig, Options{})

@@ -28,7 +28,10 @@
 // progress_state, previews, execution_interrupted and the non-fatal "Execution Blocked"
 // execution_error are broadcast then. Payloads are the exported event types of events.go
 // (ExecutionStart, ExecutionCached, Executing, Executed, Progress, ProgressState,
-// ExecutionSuccess, ExecutionError, ExecutionInterrupted). The end-of-prompt
+// ExecutionSuccess, ExecutionError, ExecutionInterrupted). Full-size images of
+// nodes.Context.SendImage (SaveImageWebsocket) go to ImageSink.Image and progress text
+// (nodes.Context.ProgressText, always broadcast) to TextSink.ProgressText when the Sink
+// implements those optional interfaces. The end-of-prompt
 // `executing {"node": null, "prompt_id"}` is NOT emitted here: the server sends it after
 // storing the History (ComfyUI's order).
 //

@@ -13,7 +13,13 @@
 // Websocket clients: each has a bounded queue (Config.ClientQueue frames) drained by its own
 // writer goroutine; producing an event never blocks the executor. A client whose queue is full
 // is disconnected (it reconnects with the same clientId and re-syncs from /history or
-// /api/jobs, as the ComfyUI frontend does).
+// /api/jobs, as the ComfyUI frontend does). Binary frames are ComfyUI's: previews (type 1 JPEG
+// downscaled to 512, or type 4 with metadata for clients that announced
+// supports_preview_metadata), SaveImageWebsocket's full-size PNGs in the same framing, and
+// progress text (type 3, broadcast).
+//
+// Client compatibility tests: testdata/*.py run ComfyUI's script_examples flows (Python
+// websocket-client), and sdktest/ drives `comfygo serve` with Node SDKs from npm.
 //
 // Safety: loopback-only by default with a loopback-Host check (DNS rebinding), ComfyUI's
 // Host-vs-Origin check (plus Sec-Fetch-Site), optional bearer/cookie token, request body limit,

@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"syscall"
 
 	"github.com/comfygo/comfygo/internal/onnx"
 	"github.com/comfygo/comfygo/internal/safetensors"
@@ -59,7 +61,8 @@ func (m *Manager) workDir() (string, error) {
 		return m.work, nil
 	}
 	base := os.Getenv("COMFYGO_WORK_DIR")
-	d, err := os.MkdirTemp(base, "comfygo-merged-")
+	removeStaleWorkDirs(base)
+	d, err := os.MkdirTemp(base, fmt.Sprintf("comfygo-merged-%d-", os.Getpid()))
 	if err != nil {
 		return "", fmt.Errorf("model work folder: %w", err)
 	}
@@ -281,5 +284,23 @@ func (m *Manager) closeMerged() {
 	}
 	if m.work != "" {
 		os.RemoveAll(m.work)
+	}
+}
+
+// removeStaleWorkDirs deletes merged-weight folders left by comfygo processes that no longer
+// run (killed before Close).
+func removeStaleWorkDirs(base string) {
+	if base == "" {
+		base = os.TempDir()
+	}
+	dirs, _ := filepath.Glob(filepath.Join(base, "comfygo-merged-*-*"))
+	for _, d := range dirs {
+		var pid int
+		if _, err := fmt.Sscanf(filepath.Base(d), "comfygo-merged-%d-", &pid); err != nil || pid <= 0 || pid == os.Getpid() {
+			continue
+		}
+		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+			os.RemoveAll(d)
+		}
 	}
 }

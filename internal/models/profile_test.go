@@ -56,6 +56,9 @@ func TestProfileUNet(t *testing.T) {
 	so.SetIntraOpNumThreads(2)
 	so.AddSessionConfigEntry("session.intra_op.allow_spinning", "0")
 	so.AddSessionConfigEntry("session.model_external_initializers_file_folder_path", m.ExternalDir)
+	if os.Getenv("COMFYGO_PROFILE_NOPREPACK") != "" {
+		so.AddSessionConfigEntry("session.disable_prepacking", "1")
+	}
 	if os.Getenv("COMFYGO_PROFILE_DAZ") != "" {
 		so.AddSessionConfigEntry("session.set_denormal_as_zero", "1")
 	}
@@ -66,7 +69,7 @@ func TestProfileUNet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("session created in %.1fs", time.Since(start).Seconds())
+	t.Logf("session created in %.1fs, rss %d MB", time.Since(start).Seconds(), rssMB())
 	u := fam.UNet
 	inputs := map[string]*tensor.Tensor{"x": tensor.New(1, 4, size, size), "temb": tensor.FromData(TimestepEmbedding([]float32{500}, u.ModelChannels), 1, u.ModelChannels), "context": tensor.New(1, 77, u.ContextDim)}
 	if os.Getenv("COMFYGO_PROFILE_RANDOM") != "" {
@@ -150,4 +153,18 @@ func cpuTime() float64 {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
+}
+
+func rssMB() int64 {
+	b, _ := os.ReadFile("/proc/self/status")
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmRSS:") || strings.HasPrefix(l, "VmHWM:") {
+			f := strings.Fields(l)
+			if len(f) > 1 && strings.HasPrefix(l, "VmHWM:") {
+				v, _ := strconv.ParseInt(f[1], 10, 64)
+				return v / 1024
+			}
+		}
+	}
+	return -1
 }

@@ -359,6 +359,13 @@ func benchNodes(c benchConfig) (string, error) {
 		opts["threads"] = strconv.Itoa(c.threads)
 	}
 	env := &nodes.Env{Folders: folders, Options: opts, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	defer func() { // close the shared model manager (sessions, merged-LoRA work folder)
+		if v, err := env.Service("models", func() (any, error) { return nil, fmt.Errorf("none") }); err == nil {
+			if c, ok := v.(interface{ Close() error }); ok {
+				c.Close()
+			}
+		}
+	}()
 	clock := &stepClock{}
 	call := func(name string, in nodes.Inputs) ([]any, float64, error) {
 		d, ok := nodes.Lookup(name)

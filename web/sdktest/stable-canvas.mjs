@@ -1,7 +1,7 @@
 // Drives comfygo with @stable-canvas/comfyui-client (Client: REST + websocket, enqueue,
 // enqueue_polling, binary image frames). Node 20 has no global WebSocket: the SDK takes `ws`.
 // usage: node stable-canvas.mjs http://127.0.0.1:PORT [TOKEN]
-import { Client } from "@stable-canvas/comfyui-client";
+import { Client, Workflow } from "@stable-canvas/comfyui-client";
 import WebSocket from "ws";
 import { check, deadline, withTimeout, pngSize, sleepyImagePrompt, wsImagePrompt } from "./common.mjs";
 
@@ -69,7 +69,35 @@ for (const f of frames) {
   check(f.mime === "image/png" && s && s[0] === 600 && s[1] === 520, "image_data is a full-size image/png", [f.mime, s]);
 }
 
-// 4. Housekeeping routes.
+// 4. The programmable Workflow API: invoke() collects SaveImage URLs from `executed` and
+// SaveImageWebsocket buffers from the binary frames of the prompt's executing nodes.
+const wf = new Workflow();
+const { StubImage, TestSyncProgressUpdate, SaveImage, SaveImageWebsocket } = wf.classes;
+const [stub] = StubImage({ content: "WHITE", height: 30, width: 40, batch_size: 1 });
+const [slowImg] = TestSyncProgressUpdate({ value: stub, sleep_seconds: 0.2 + Math.random() / 100 });
+SaveImage({ images: slowImg, filename_prefix: "sdk/workflow" });
+SaveImageWebsocket({ images: slowImg });
+const wfProgress = [];
+const invoked = await withTimeout(wf.invoke(client, { progress: (p) => wfProgress.push(p) }), 20000, "Workflow.invoke");
+const urls = invoked.images.filter((i) => i.type === "url");
+const bufs = invoked.images.filter((i) => i.type === "buff");
+check(urls.length === 1 && /filename=workflow_\d{5}_\.png&subfolder=sdk&type=output$/.test(urls[0].data), "Workflow.invoke: SaveImage URL", invoked.images);
+check(bufs.length === 1 && bufs[0].mime === "image/png" && String(pngSize(bufs[0].data)) === "40,30", "Workflow.invoke: SaveImageWebsocket buffer", bufs.map((b) => [b.mime, pngSize(b.data)]));
+check(wfProgress.length >= 2, "Workflow.invoke progress callback", wfProgress.length);
+
+// 5. Progress text (binary frame type 3): GetImageSize shows the size on its node.
+const texts = [];
+client.on("progress_text", (d) => texts.push(d));
+const wf2 = new Workflow();
+const [probe] = wf2.classes.StubImage({ content: "BLACK", height: 24, width: 36, batch_size: 2 });
+const [w] = wf2.classes.GetImageSize({ image: probe });
+const [sized] = wf2.classes.StubImage({ content: "WHITE", height: 8, width: w, batch_size: 1 });
+wf2.classes.SaveImageWebsocket({ images: sized });
+const sizedOut = await withTimeout(wf2.invoke(client), 20000, "GetImageSize workflow");
+check(sizedOut.images.length === 1 && String(pngSize(sizedOut.images[0].data)) === "36,8", "GetImageSize width feeds the next node", sizedOut.images.map((b) => pngSize(b.data)));
+check(texts.length === 1 && texts[0].text === "width: 36, height: 24\n batch size: 2" && typeof texts[0].nodeId === "string", "progress_text event from GetImageSize", texts);
+
+// 6. Housekeeping routes.
 await client.interrupt();
 await client.free({ unload_models: false, free_memory: true });
 await client.clearItems("history");

@@ -171,6 +171,8 @@ type Executor struct {
 	seeds [2]maphash.Seed
 
 	freePending bool // a free_memory request arrived while a prompt ran
+
+	scratch indexScratch // per-run index storage, re-used (guarded by runMu)
 }
 
 // New returns an Executor.

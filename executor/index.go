@@ -37,8 +37,17 @@ const (
 // computes the key of every node whose sources come before it (the rest is computeOrigKeys').
 func (r *run) indexPrompt(keys bool) {
 	ids := r.orig.IDs
-	r.pos = make(map[string]int32, len(ids))
-	r.pn = make([]pnode, len(ids))
+	sc := &r.e.scratch // re-used across runs (Execute calls are serialised)
+	if sc.pos == nil || len(sc.pos) > 4*len(ids)+1024 {
+		sc.pos = make(map[string]int32, len(ids))
+	} else {
+		clear(sc.pos)
+	}
+	if cap(sc.pn) < len(ids) || cap(sc.pn) > 4*len(ids)+1024 {
+		sc.pn = make([]pnode, len(ids))
+	}
+	r.pos, r.pn = sc.pos, sc.pn[:len(ids)]
+	clear(r.pn)
 	total := 0
 	for i, id := range ids {
 		r.pos[id] = int32(i)
@@ -48,8 +57,10 @@ func (r *run) indexPrompt(keys bool) {
 			total += len(n.Inputs.Keys)
 		}
 	}
-	r.plinks = make([]int32, 0, total)
-	r.pvals = make([]any, 0, total)
+	if cap(sc.plinks) < total || cap(sc.plinks) > 4*total+4096 {
+		sc.plinks, sc.pvals = make([]int32, 0, total), make([]any, 0, total)
+	}
+	r.plinks, r.pvals = sc.plinks[:0], sc.pvals[:0]
 	for i := range r.pn {
 		p := &r.pn[i]
 		p.links = int32(len(r.plinks))
@@ -75,6 +86,21 @@ func (r *run) indexPrompt(keys bool) {
 			p.key, p.keyed = r.immediateKey(p.id, p.node, r.plinks[p.links:], r.pvals[p.links:]), true
 		}
 	}
+}
+
+// indexScratch is indexPrompt's storage, kept by the Executor between runs.
+type indexScratch struct {
+	pos    map[string]int32
+	pn     []pnode
+	plinks []int32
+	pvals  []any
+}
+
+// release drops the run's references (nodes, values, cache entries) from the scratch.
+func (r *run) releaseIndex() {
+	clear(r.pn)
+	clear(r.pvals)
+	r.pn, r.pvals, r.plinks, r.pos = nil, nil, nil, nil
 }
 
 // origIdx is the position of submitted node id when the run's view of id is still that node.

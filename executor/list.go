@@ -267,15 +267,16 @@ func (l *execList) addNode(root string, includeLazy bool, subgraph map[string]bo
 			}
 			if ent == nil {
 				stack = append(stack, item{link.NodeID, fx})
+			} else if toHit {
+				continue // nothing to record (see below)
 			}
 			links = append(links, lk{link.NodeID, fx, link.Slot, n, toHit, ent})
 		}
 	}
 	for _, x := range links {
 		if x.ent != nil { // cached (nothing ran since the walk): no dependency
-			if !x.toHit {
-				l.cacheLinkEntry(x.from, x.to, x.ent)
-			}
+			// (not recorded for a to that is a cache hit itself: it never reads its inputs)
+			l.cacheLinkEntry(x.from, x.to, x.ent)
 			continue
 		}
 		if x.fx != nil && x.fx.pending { // walked above: link it directly

@@ -370,6 +370,7 @@ func (e *Executor) Execute(ctx context.Context, job Job, sink Sink) *History {
 	}
 	ok := r.execute()
 	r.waitAsync(cancel)
+	defer r.releaseIndex()
 	h := &History{Outputs: nodes.NewOrderedMap(), Meta: nodes.NewOrderedMap()}
 	for _, id := range r.uiOrder {
 		rec := r.ui[id]
@@ -418,7 +419,7 @@ func (r *run) execute() bool {
 
 	r.list = newExecList(r)
 	if r.e.cache.enabled() {
-		r.currentOutputs = append([]string(nil), r.orig.IDs...)
+		r.currentOutputs = r.orig.IDs // read-only; copied into an error report
 	} else {
 		r.currentOutputs = []string{}
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"strings"
+	"sync"
 
 	"github.com/comfygo/comfygo/graph"
 	"github.com/comfygo/comfygo/nodes"
@@ -125,8 +126,9 @@ func (e *Executor) Validate(p *graph.Prompt, targets []string) (outputs []string
 
 	// The memo is sized for the whole prompt (growing a big map costs more than the unused
 	// space when outputs reach only part of it); sources live in chunks.
-	v := &validator{e: e, lookup: lookup, p: p, nodes: make(map[string]*vnode, min(len(p.IDs), 1<<16)),
-		srcSlab: make([]srcLink, 0, min(len(p.IDs), 1024))}
+	v := &validator{e: e, lookup: lookup, p: p}
+	v.getScratch(len(p.IDs))
+	defer v.putScratch()
 	nodeErrors = NodeErrors{}
 	var errs []string // "<message>: <details>" of failing outputs' own reasons
 	var good []string
@@ -195,6 +197,7 @@ type validator struct {
 	stack   []*vnode
 	slab    []vnode   // vnodes are allocated in chunks
 	srcSlab []srcLink // backing store of the nodes' srcs
+	sc      *vscratch
 }
 
 // vnode is a node's validation state: 1 = in progress, 2 = done; res is its memo entry.
@@ -215,7 +218,7 @@ func (v *validator) vn(id string) *vnode {
 	n := v.nodes[id]
 	if n == nil {
 		if len(v.slab) == 0 {
-			v.slab = make([]vnode, 256)
+			v.slab = v.sc.vnodeChunk()
 		}
 		n = &v.slab[0]
 		v.slab = v.slab[1:]
@@ -231,6 +234,69 @@ func (v *validator) setMemo(n *vnode, r vresult) {
 		v.order = append(v.order, n)
 	}
 	n.res = r
+}
+
+// vscratch is a validator's storage, pooled across Validate calls (they may run concurrently).
+type vscratch struct {
+	nodes           map[string]*vnode
+	vchunks         [][]vnode
+	vused           int // chunks handed out
+	schunks         [][]srcLink
+	sused           int
+	order, stackBuf []*vnode
+}
+
+var vscratchPool sync.Pool
+
+func (sc *vscratch) vnodeChunk() []vnode {
+	if sc.vused == len(sc.vchunks) {
+		sc.vchunks = append(sc.vchunks, make([]vnode, 512))
+	}
+	sc.vused++
+	return sc.vchunks[sc.vused-1]
+}
+
+func (sc *vscratch) srcChunk(n int) []srcLink {
+	for sc.sused < len(sc.schunks) {
+		c := sc.schunks[sc.sused]
+		sc.sused++
+		if cap(c) >= n {
+			return c[:0]
+		}
+	}
+	c := make([]srcLink, 0, n)
+	sc.schunks = append(sc.schunks, c)
+	sc.sused++
+	return c
+}
+
+func (v *validator) getScratch(n int) {
+	sc, _ := vscratchPool.Get().(*vscratch)
+	if sc == nil {
+		sc = &vscratch{nodes: make(map[string]*vnode, min(n, 1<<16))}
+	}
+	v.sc, v.nodes, v.order, v.stack = sc, sc.nodes, sc.order[:0], sc.stackBuf[:0]
+	v.srcSlab = sc.srcChunk(min(max(n, 64), 1024))
+}
+
+// putScratch clears what the call used (no references survive) and pools it.
+func (v *validator) putScratch() {
+	sc := v.sc
+	if len(v.nodes) > 1<<16 {
+		return // too big to keep
+	}
+	for _, c := range sc.vchunks[:sc.vused] {
+		clear(c)
+	}
+	for _, c := range sc.schunks[:sc.sused] {
+		clear(c[:cap(c)])
+	}
+	clear(v.nodes)
+	clear(v.order)
+	clear(v.stack[:cap(v.stack)])
+	sc.vused, sc.sused = 0, 0
+	sc.order, sc.stackBuf = v.order[:0], v.stack[:0]
+	vscratchPool.Put(sc)
 }
 
 // srcLink is a declared, type-compatible link whose source must be validated recursively.
@@ -467,7 +533,7 @@ func (v *validator) own(id string, n *graph.Node) (reasons []ErrorInfo, srcs []s
 			}
 			if len(v.srcSlab) == cap(v.srcSlab) { // new chunk; this node's sources move along
 				cur := v.srcSlab[srcStart:]
-				v.srcSlab = append(make([]srcLink, 0, max(1024, 2*len(cur))), cur...)
+				v.srcSlab = append(v.sc.srcChunk(max(1024, 2*len(cur))), cur...)
 				srcStart = 0
 			}
 			v.srcSlab = append(v.srcSlab, srcLink{sn: v.vn(link.NodeID), node: src, input: x, in: in, v3: d.V3, env: env, link: link})

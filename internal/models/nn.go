@@ -46,6 +46,7 @@ type Net struct {
 	UseMHA bool
 
 	n       int
+	flops   struct{ conv, matmul, attn float64 }
 	weights map[string]Value // checkpoint key -> float32 value name
 	consts  map[string]string
 	err     error
@@ -238,6 +239,7 @@ func (g *Net) MatMul(a, b Value) Value {
 	if a.Shape[len(a.Shape)-1] != b.Shape[len(b.Shape)-2] {
 		g.fail(fmt.Errorf("matmul %v × %v", a.Shape, b.Shape))
 	}
+	g.flops.matmul += 2 * float64(numel(out)) * float64(a.Shape[len(a.Shape)-1])
 	return g.node("MatMul", []string{a.Name, b.Name}, nil, out)
 }
 
@@ -259,6 +261,7 @@ func (g *Net) Conv(x Value, key string, out, k, stride int, pads [4]int) Value {
 	b := g.W(key+".bias", out)
 	h := (x.Shape[2]+pads[0]+pads[2]-k)/stride + 1
 	wd := (x.Shape[3]+pads[1]+pads[3]-k)/stride + 1
+	g.flops.conv += 2 * float64(x.Shape[0]*out*h*wd) * float64(x.Shape[1]*k*k)
 	return g.node("Conv", []string{x.Name, w.Name, b.Name}, map[string]any{
 		"kernel_shape": []int64{int64(k), int64(k)},
 		"strides":      []int64{int64(stride), int64(stride)},
@@ -330,6 +333,7 @@ func (g *Net) Attention(q, k, v Value, heads int) Value {
 	b, s, d := q.Shape[0], q.Shape[1], q.Shape[2]
 	l := k.Shape[1]
 	dh := d / heads
+	g.flops.attn += 4 * float64(b*s*l*d)
 	if g.UseMHA {
 		n := g.node("MultiHeadAttention", []string{q.Name, k.Name, v.Name}, map[string]any{"num_heads": int64(heads)}, q.Shape)
 		g.Nodes[len(g.Nodes)-1].Domain = "com.microsoft"
@@ -342,6 +346,7 @@ func (g *Net) Attention(q, k, v Value, heads int) Value {
 	w := g.MatMul(qh, kh)
 	w = g.node("Softmax", []string{w.Name}, map[string]any{"axis": int64(-1)}, w.Shape)
 	o := g.MatMul(w, vh) // [B,h,S,dh]
+	g.flops.matmul -= 4 * float64(b*s*l*d) // counted as attention
 	return g.Reshape(g.Transpose(o, 0, 2, 1, 3), b, s, d)
 }
 

@@ -345,7 +345,7 @@ func (g *Net) Attention(q, k, v Value, heads int) Value {
 	qh = g.Mul(qh, g.scalar(float32(1/math.Sqrt(float64(dh)))))
 	w := g.MatMul(qh, kh)
 	w = g.node("Softmax", []string{w.Name}, map[string]any{"axis": int64(-1)}, w.Shape)
-	o := g.MatMul(w, vh) // [B,h,S,dh]
+	o := g.MatMul(w, vh)                   // [B,h,S,dh]
 	g.flops.matmul -= 4 * float64(b*s*l*d) // counted as attention
 	return g.Reshape(g.Transpose(o, 0, 2, 1, 3), b, s, d)
 }

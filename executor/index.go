@@ -5,6 +5,7 @@ import (
 	"hash/maphash"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/comfygo/comfygo/graph"
 	"github.com/comfygo/comfygo/nodes"
@@ -233,15 +234,15 @@ func (r *run) immediateKey(id string, node *graph.Node, links []int32, vals []an
 	for i := range keys {
 		ord = append(ord, int32(i))
 	}
-	slices.SortFunc(ord, func(a, b int32) int {
-		switch {
-		case keys[a] < keys[b]:
-			return -1
-		case keys[a] > keys[b]:
-			return 1
+	if len(ord) <= 8 { // insertion sort: no closure for the common small node
+		for i := 1; i < len(ord); i++ {
+			for j := i; j > 0 && keys[ord[j]] < keys[ord[j-1]]; j-- {
+				ord[j], ord[j-1] = ord[j-1], ord[j]
+			}
 		}
-		return 0
-	})
+	} else {
+		slices.SortFunc(ord, func(a, b int32) int { return strings.Compare(keys[a], keys[b]) })
+	}
 	r.ordBuf = ord
 	for _, i := range ord {
 		k := keys[i]
@@ -254,6 +255,10 @@ func (r *run) immediateKey(id string, node *graph.Node, links []int32, vals []an
 func (r *run) encodeInput(enc *encoder, k string, v any, links []int32, i int) {
 	enc.tag('K')
 	enc.str(k)
+	if links != nil && links[i] == notLink {
+		enc.value(v)
+		return
+	}
 	l, isLink := asLink(v)
 	if !isLink {
 		enc.value(v)

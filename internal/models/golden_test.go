@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"regexp"
 	"testing"
 
 	"github.com/comfygo/comfygo/internal/safetensors"
@@ -133,4 +134,51 @@ func TestGoldenVAEDirect(t *testing.T) {
 		t.Fatal(err)
 	}
 	closeTo(t, "encode.moments", runDirect(t, me, map[string]*tensor.Tensor{"x": x}), get(t, gf, "encode.moments"), 5e-4, 1e-4)
+}
+
+// The SD2/SDXL linear proj_in/proj_out path, checked against ComfyUI's SD1 outputs: a 1×1 conv
+// is a Linear, so the golden checkpoint with its proj weights reshaped to [C,C] must reproduce
+// unet_eps exactly through the linear graph.
+func TestGoldenLinearProjPath(t *testing.T) {
+	ck := openGolden(t, "tiny_sd15.safetensors")
+	gf := openGolden(t, "unet_eps.safetensors")
+	ts := map[string]*tensor.Tensor{}
+	for _, k := range ck.Keys() {
+		if len(k) < len(UNetPrefix) || k[:len(UNetPrefix)] != UNetPrefix {
+			continue
+		}
+		x := get(t, ck, k)
+		if regexp.MustCompile(`\.proj_(in|out)\.weight$`).MatchString(k) {
+			x.Shape = x.Shape[:2]
+		}
+		ts[k] = x
+	}
+	p := filepath.Join(t.TempDir(), "linear.safetensors")
+	if err := safetensors.WriteFloat32(p, ts, safetensors.F32, nil); err != nil {
+		t.Fatal(err)
+	}
+	lf, err := safetensors.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lf.Close()
+	u, err := DetectUNet(HeaderFromFile(lf).Tensors, UNetPrefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !u.UseLinear {
+		t.Fatal("reshaped proj weights should detect as linear")
+	}
+	u.NumHeads, u.NumHeadChannels = 2, -1
+	x, ctx := get(t, gf, "c.x"), get(t, gf, "c.context")
+	g, err := BuildUNet(u, UNetShape{1, 16, 12, 77}, fileResolver(lf, UNetPrefix), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := g.Lower("unet", lf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	temb := tensor.FromData(TimestepEmbedding(get(t, gf, "c.timesteps").Data, 32), 1, 32)
+	closeTo(t, "linear-proj unet c", runDirect(t, m, map[string]*tensor.Tensor{"x": x, "temb": temb, "context": ctx}), get(t, gf, "c.eps"), 1e-4, 1e-4)
 }

@@ -32,7 +32,8 @@ type SessionFactory interface {
 // ManagerOptions tune a Manager.
 type ManagerOptions struct {
 	// BudgetBytes caps the estimated memory of cached sessions; least recently used sessions are
-	// closed beyond it. 0 = 60% of physical memory (or $COMFYGO_MODEL_MEMORY_MB).
+	// closed beyond it. 0 = 75% of physical memory (or $COMFYGO_MODEL_MEMORY_MB). Estimates are
+	// the fp32 weights (+20% for packing) plus an activation bound.
 	BudgetBytes int64
 	// Attention selects the attention implementation: "matmul", "mha" (com.microsoft
 	// MultiHeadAttention) or "" for the measured default; VAEAttention the same for the VAE.
@@ -113,7 +114,7 @@ func defaultBudget() int64 {
 		for _, line := range strings.Split(string(b), "\n") {
 			if f := strings.Fields(line); len(f) >= 2 && f[0] == "MemTotal:" {
 				if kb, err := strconv.ParseInt(f[1], 10, 64); err == nil {
-					return kb * 1024 * 6 / 10
+					return kb * 1024 * 3 / 4
 				}
 			}
 		}
@@ -448,7 +449,7 @@ func (u *unetModel) Apply(ctx context.Context, in UNetInput) (*tensor.Tensor, er
 	}
 	s := UNetShape{Batch: b, Height: h, Width: w, Tokens: in.Context.Shape[1]}
 	key := fmt.Sprintf("unet|%s|%d,%d,%d,%d|%s", u.f.ident, b, h, w, s.Tokens, patchKey(u.patches))
-	est := 2*weightBytes(u.f.header, UNetPrefix) + activationEstimate(c, s)
+	est := weightBytes(u.f.header, UNetPrefix)*6/5 + activationEstimate(c, s)
 	return u.m.run(ctx, key, est, func() (*onnx.Model, error) {
 		g, err := BuildUNet(c, s, resolver(u.f.header, UNetPrefix), u.m.opt.Attention == "mha")
 		if err != nil {
@@ -465,12 +466,25 @@ func (u *unetModel) Apply(ctx context.Context, in UNetInput) (*tensor.Tensor, er
 	}, inputs)
 }
 
-// activationEstimate is a rough upper bound of the activation arena for one UNet run.
+// activationEstimate is a rough upper bound of the activation arena for one UNet run: the
+// largest attention matrix (levels with transformers only) plus feature maps.
 func activationEstimate(c *UNetConfig, s UNetShape) int64 {
-	tok := int64(s.Height * s.Width)
-	heads, _ := c.Heads(c.ModelChannels * c.ChannelMult[0])
-	attn := int64(s.Batch) * int64(heads) * tok * tok * 4 * 2
-	feat := int64(s.Batch) * tok * int64(c.ModelChannels) * 4 * 40
+	var attn int64
+	h, w, ti := s.Height, s.Width, 0
+	for lvl, mult := range c.ChannelMult {
+		depth := 0
+		for r := 0; r < c.NumResBlocks[lvl] && ti < len(c.TransformerDepth); r++ {
+			depth = max(depth, c.TransformerDepth[ti])
+			ti++
+		}
+		if depth > 0 {
+			tok := int64(h * w)
+			heads, _ := c.Heads(mult * c.ModelChannels)
+			attn = max(attn, int64(s.Batch)*int64(heads)*tok*tok*4*2)
+		}
+		h, w = (h+1)/2, (w+1)/2
+	}
+	feat := int64(s.Batch) * int64(s.Height*s.Width) * int64(c.ModelChannels) * 4 * 40
 	return attn + feat
 }
 
@@ -560,7 +574,7 @@ func (v *vaeModel) Encode(ctx context.Context, image *tensor.Tensor) (*tensor.Te
 	e := v.cfg.EmbedDim
 	out := tensor.New(b, e, lh, lw)
 	key := fmt.Sprintf("vaeenc|%s|%s|%d,%d", v.f.ident, v.prefix, h, w)
-	est := 2*weightBytes(v.f.header, v.prefix+"encoder.") + int64(h*w)*int64(v.cfg.Ch)*4*12 + int64(lh*lw)*int64(lh*lw)*4*2
+	est := weightBytes(v.f.header, v.prefix+"encoder.")*6/5 + int64(h*w)*int64(v.cfg.Ch)*4*12 + int64(lh*lw)*int64(lh*lw)*4*2
 	for i := 0; i < b; i++ {
 		x := tensor.New(1, 3, h, w)
 		for y := 0; y < h; y++ {

@@ -20,7 +20,7 @@ func (v *vaeModel) decodeRaw(ctx context.Context, z *tensor.Tensor) (*tensor.Ten
 	h, w := z.Shape[2], z.Shape[3]
 	f := v.cfg.Downscale()
 	key := fmt.Sprintf("vaedec|%s|%s|%d,%d", v.f.ident, v.prefix, h, w)
-	est := 2*weightBytes(v.f.header, v.prefix+"decoder.") + int64(h*w*f*f)*int64(v.cfg.Ch)*4*12 + int64(h*w)*int64(h*w)*4*2
+	est := weightBytes(v.f.header, v.prefix+"decoder.")*6/5 + int64(h*w*f*f)*int64(v.cfg.Ch)*4*12 + int64(h*w)*int64(h*w)*4*2
 	return v.m.run(ctx, key, est, func() (*onnx.Model, error) {
 		g, err := BuildVAEDecoder(v.cfg, 1, h, w, vaeResolver(v.f.header, v.prefix, len(v.cfg.ChMult)), v.m.opt.VAEAttention == "mha")
 		if err != nil {

@@ -299,3 +299,43 @@ func maxDiff(a, b *tensor.Tensor) float64 {
 	}
 	return d
 }
+
+// Concurrent evaluations of one shape share a single session build.
+func TestConcurrentApply(t *testing.T) {
+	dir := tinyDir(t)
+	m := testManager(t, ManagerOptions{})
+	ck, err := m.LoadCheckpoint(filepath.Join(dir, TinySD15File), DetectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := UNetInput{X: randTensor(1, 1, 4, 4, 4), Timesteps: []float32{10}, Context: randTensor(2, 1, 77, 48)}
+	errs := make(chan error, 4)
+	outs := make(chan *tensor.Tensor, 4)
+	for i := 0; i < 4; i++ {
+		go func() {
+			o, err := ck.Model.Apply(context.Background(), in)
+			outs <- o
+			errs <- err
+		}()
+	}
+	var first *tensor.Tensor
+	for i := 0; i < 4; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+		o := <-outs
+		if first == nil {
+			first = o
+		} else if maxDiff(first, o) != 0 {
+			t.Error("concurrent results differ")
+		}
+	}
+	if s := m.Stats(); s.SessionsBuilt != 1 {
+		t.Errorf("built %d sessions for one shape", s.SessionsBuilt)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := ck.Model.Apply(ctx, in); err == nil {
+		t.Error("cancelled context should fail the run")
+	}
+}

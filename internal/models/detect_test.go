@@ -225,3 +225,25 @@ func GoldenDir(t testing.TB) string {
 	}
 	return dir
 }
+
+func TestGenerateTinyDeterministic(t *testing.T) {
+	a, b := t.TempDir(), t.TempDir()
+	pa, err := GenerateTiny(a, GenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := GenerateTiny(b, GenOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pa {
+		rel, _ := filepath.Rel(a, p)
+		x, _ := os.ReadFile(p)
+		y, _ := os.ReadFile(filepath.Join(b, rel))
+		if len(x) == 0 || string(x) != string(y) {
+			t.Errorf("%s differs between runs", rel)
+		}
+	}
+	if len(pa) != 7 {
+		t.Errorf("wrote %d files", len(pa))
+	}
+}

@@ -82,7 +82,9 @@ func (s *Server) worker(ctx context.Context) {
 			continue
 		}
 		s.broadcastStatus()
+		s.hub.SetBusy(true)
 		s.run(ctx, it, sens)
+		s.hub.SetBusy(false)
 	}
 }
 
@@ -127,6 +129,7 @@ func (s *Server) run(ctx context.Context, it *storedItem, sens map[string]any) {
 		s.q.requeue(it) // stopped by shutdown: run again at the next start
 		return
 	}
+	s.hub.SetBusy(false) // no keepalive may repeat the running prompt's status after this
 	entry := historyEntryJSON(it, orEmpty(res.Outputs), res.Status, orEmpty(res.Meta))
 	if err := s.q.finish(it, entry); err != nil {
 		s.log.Error("store history", "prompt_id", it.PromptID, "err", err)

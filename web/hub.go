@@ -40,7 +40,19 @@ type Hub struct {
 	curNode string // its executing node ("" when none)
 
 	dropped atomic.Int64 // clients disconnected for falling behind
+
+	keepAlive  time.Duration          // see Config.KeepAlive; <= 0: off
+	busy       atomic.Bool            // a prompt is running
+	lastStatus atomic.Pointer[[]byte] // the last broadcast status message
 }
+
+// DefaultKeepAlive is how long a client may go without a frame while a prompt runs before it
+// is re-sent the last status message.
+const DefaultKeepAlive = 5 * time.Second
+
+// SetBusy tells the hub whether a prompt is running (keepalive status messages are sent only
+// then).
+func (h *Hub) SetBusy(busy bool) { h.busy.Store(busy) }
 
 // DefaultClientQueue is the number of frames a websocket client may lag behind before it is
 // disconnected.
@@ -268,6 +280,9 @@ func (h *Hub) Send(name string, data any, sid string) {
 	if name == "executing" {
 		h.trackExecuting(data, sid)
 	}
+	if name == "status" && sid == "" {
+		h.lastStatus.Store(&msg)
+	}
 	h.deliverLocked(&frame{text: msg}, sid)
 }
 
@@ -431,6 +446,13 @@ func (h *Hub) writer(c *wsClient) {
 	defer c.close()
 	ping := time.NewTicker(30 * time.Second)
 	defer ping.Stop()
+	var keep <-chan time.Time
+	if h.keepAlive > 0 {
+		t := time.NewTicker(h.keepAlive / 10)
+		defer t.Stop()
+		keep = t.C
+	}
+	last := time.Now() // last frame written
 	for {
 		var f *frame
 		select {
@@ -442,7 +464,14 @@ func (h *Hub) writer(c *wsClient) {
 				return
 			}
 			continue
+		case <-keep:
+			st := h.lastStatus.Load()
+			if st == nil || !h.busy.Load() || time.Since(last) < h.keepAlive {
+				continue
+			}
+			f = &frame{text: *st}
 		}
+		last = time.Now()
 		_ = c.conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
 		var err error
 		switch {

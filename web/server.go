@@ -16,7 +16,9 @@
 // /api/jobs, as the ComfyUI frontend does). Binary frames are ComfyUI's: previews (type 1 JPEG
 // downscaled to 512, or type 4 with metadata for clients that announced
 // supports_preview_metadata), SaveImageWebsocket's full-size PNGs in the same framing, and
-// progress text (type 3, broadcast).
+// progress text (type 3, broadcast). While a prompt runs, a client that got nothing for
+// Config.KeepAlive (5 s) is re-sent the last status message, so that SDKs with an inactivity
+// timeout do not take a long silent node for a dropped connection.
 //
 // Client compatibility tests: testdata/*.py run ComfyUI's script_examples flows (Python
 // websocket-client), and sdktest/ drives `comfygo serve` with Node SDKs from npm.
@@ -77,6 +79,11 @@ type Config struct {
 	// ClientQueue is the number of frames a websocket client may lag behind before it is
 	// disconnected (default DefaultClientQueue).
 	ClientQueue int
+	// KeepAlive: while a prompt runs, a websocket client that received nothing for this long is
+	// re-sent the last status message (default DefaultKeepAlive; negative disables it). SDKs
+	// such as @saintno/comfyui-sdk treat 10 s without a message as a lost connection, and CPU
+	// nodes (model loading, a large VAE decode, one SDXL step) can be silent for longer.
+	KeepAlive time.Duration
 	// MaxClients caps concurrent websocket connections (default 1000); more are refused with 503.
 	MaxClients int
 	// DBPath is the queue/history database (default <user dir>/comfygo.db).
@@ -159,6 +166,10 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: log, env: cfg.Env, store: st, engine: cfg.Engine}
 	s.hub = NewHub(log, cfg.ClientQueue, s.features())
+	s.hub.keepAlive = cfg.KeepAlive
+	if cfg.KeepAlive == 0 {
+		s.hub.keepAlive = DefaultKeepAlive
+	}
 	s.q, err = newQueue(st, cfg.MaxHistory, log)
 	if err != nil {
 		st.Close()

@@ -95,10 +95,14 @@ type indexScratch struct {
 	pn     []pnode
 	plinks []int32
 	pvals  []any
+	xnodes []xnode // the execution list's first chunk
 }
 
 // release drops the run's references (nodes, values, cache entries) from the scratch.
 func (r *run) releaseIndex() {
+	if r.list != nil {
+		r.list.release()
+	}
 	clear(r.pn)
 	clear(r.pvals)
 	r.pn, r.pvals, r.plinks, r.pos = nil, nil, nil, nil

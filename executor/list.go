@@ -16,7 +16,12 @@ type execList struct {
 	order  []string // pending insertion order (may hold stale ids; see pendingOrder)
 	ready  [4]seqHeap
 	staged string
-	slab   []xnode // xnodes are allocated in chunks
+	slab   []xnode // xnodes are allocated in chunks; the first is the Executor's, re-used
+	xused  int     // xnodes taken from the re-used chunk
+
+	walkBuf  []walkItem // addNode's buffers
+	linkBuf  []walkLink
+	addedBuf []*xnode
 
 	pendingCount int
 
@@ -32,6 +37,7 @@ type xnode struct {
 	blocking   xlist // nodes this one blocks (strong links)
 	output     bool
 	async      bool
+	adding     bool // added by an addNode still linking (it pushes the node when done)
 	node       *graph.Node
 	def        *nodes.Def
 	orig       int32 // position of the submitted node (-1: ephemeral, or replaced by one)
@@ -117,7 +123,19 @@ func (s *xlist) add(x *xnode) bool {
 func (s *xlist) reset() { s.xs, s.idx = nil, nil }
 
 func newExecList(r *run) *execList {
-	return &execList{r: r, nodes: make(map[string]*xnode, min(len(r.pn), 1024))}
+	l := &execList{r: r, nodes: make(map[string]*xnode, min(len(r.pn), 1024))}
+	sc := &r.e.scratch
+	if want := len(r.pn) + 64; cap(sc.xnodes) < want || cap(sc.xnodes) > 4*want+1024 {
+		sc.xnodes = make([]xnode, want)
+	}
+	l.slab = sc.xnodes[:cap(sc.xnodes)]
+	return l
+}
+
+// release clears the xnodes taken from the Executor's re-used chunk.
+func (l *execList) release() {
+	clear(l.r.e.scratch.xnodes[:l.xused])
+	l.xused = 0
 }
 
 func (l *execList) isEmpty() bool { return l.pendingCount == 0 }
@@ -132,11 +150,13 @@ func (l *execList) xn(id string) *xnode {
 
 func (l *execList) newX(id string) *xnode {
 	if len(l.slab) == 0 {
-		l.slab = make([]xnode, 64)
+		l.slab = make([]xnode, 256)
+	} else if l.xused < len(l.r.e.scratch.xnodes) && &l.slab[0] == &l.r.e.scratch.xnodes[l.xused] {
+		l.xused++
 	}
 	n := &l.slab[0]
 	l.slab = l.slab[1:]
-	n.id, n.orig = id, -1
+	*n = xnode{id: id, orig: -1}
 	l.nodes[id] = n
 	return n
 }
@@ -184,24 +204,14 @@ func (l *execList) info(n *xnode) {
 // includeLazy, lazy inputs count too; with subgraph, only links to nodes in it are followed.
 func (l *execList) addNode(root string, includeLazy bool, subgraph map[string]bool) error {
 	r := l.r
-	type item struct {
-		id string
-		x  *xnode // nil: look up by id
-	}
-	stack := []item{{root, nil}}
-	type lk struct {
-		from  string
-		fx    *xnode // from's node when known
-		slot  int
-		to    *xnode
-		toHit bool   // to is a cache hit: it never reads its inputs
-		ent   *entry // from's cache entry when the link was recorded
-	}
-	var links []lk
-	var added []*xnode
-	for len(stack) > 0 {
-		it := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
+	// The walk's stack, links and added nodes live in buffers shared by nested calls (an
+	// addStrongLink below may add more): each call uses what lies above its bases.
+	sb, lb, ab := len(l.walkBuf), len(l.linkBuf), len(l.addedBuf)
+	defer func() { l.walkBuf, l.linkBuf, l.addedBuf = l.walkBuf[:sb], l.linkBuf[:lb], l.addedBuf[:ab] }()
+	l.walkBuf = append(l.walkBuf, walkItem{root, nil})
+	for len(l.walkBuf) > sb {
+		it := l.walkBuf[len(l.walkBuf)-1]
+		l.walkBuf = l.walkBuf[:len(l.walkBuf)-1]
 		n := it.x
 		if n == nil {
 			n = l.xn(it.id)
@@ -221,7 +231,8 @@ func (l *execList) addNode(root string, includeLazy bool, subgraph map[string]bo
 		n.blockCount = 0
 		n.blocking.reset()
 		l.order = append(l.order, n.id)
-		added = append(added, n)
+		n.adding = true
+		l.addedBuf = append(l.addedBuf, n)
 		d := n.def
 		var plinks []int32 // resolved link targets and values of a submitted node
 		var pvals []any
@@ -266,14 +277,15 @@ func (l *execList) addNode(root string, includeLazy bool, subgraph map[string]bo
 				ent = r.e.cache.get(r, link.NodeID)
 			}
 			if ent == nil {
-				stack = append(stack, item{link.NodeID, fx})
+				l.walkBuf = append(l.walkBuf, walkItem{link.NodeID, fx})
 			} else if toHit {
 				continue // nothing to record (see below)
 			}
-			links = append(links, lk{link.NodeID, fx, link.Slot, n, toHit, ent})
+			l.linkBuf = append(l.linkBuf, walkLink{link.NodeID, fx, link.Slot, n, ent})
 		}
 	}
-	for _, x := range links {
+	for i := lb; i < len(l.linkBuf); i++ {
+		x := l.linkBuf[i]
 		if x.ent != nil { // cached (nothing ran since the walk): no dependency
 			// (not recorded for a to that is a cache hit itself: it never reads its inputs)
 			l.cacheLinkEntry(x.from, x.to, x.ent)
@@ -281,19 +293,35 @@ func (l *execList) addNode(root string, includeLazy bool, subgraph map[string]bo
 		}
 		if x.fx != nil && x.fx.pending { // walked above: link it directly
 			l.strongLink(x.fx, x.to)
-			l.cacheLinkEntry(x.from, x.to, nil)
+			l.cacheLinkX(x.from, x.fx, x.to, nil)
 			continue
 		}
 		if err := l.addStrongLink(x.from, x.slot, x.to.id); err != nil {
 			return err
 		}
 	}
-	for _, n := range added {
+	for _, n := range l.addedBuf[ab:] {
+		n.adding = false
 		if n.pending && n.blockCount == 0 {
 			l.pushReady(n)
 		}
 	}
 	return nil
+}
+
+// walkItem is a node addNode still has to visit.
+type walkItem struct {
+	id string
+	x  *xnode // nil: look up by id
+}
+
+// walkLink is a link addNode found: to reads slot of from.
+type walkLink struct {
+	from string
+	fx   *xnode // from's node when known
+	slot int
+	to   *xnode
+	ent  *entry // from's cache entry when the link was recorded
 }
 
 // isLazy reports whether input name of d is declared lazy.
@@ -315,8 +343,8 @@ func isLazy(d *nodes.Def, name string) bool {
 func (l *execList) strongLink(f, t *xnode) {
 	if f.blocking.add(t) {
 		t.blockCount++
-		if f.pending && f.blockCount == 0 {
-			l.pushReady(f) // its staging category may have improved
+		if f.pending && f.blockCount == 0 && !f.adding {
+			l.pushReady(f) // its staging category may have improved (added nodes are pushed at the end)
 		}
 	}
 }
@@ -329,7 +357,10 @@ func (l *execList) addStrongLink(from string, slot int, to string) error {
 		if err := l.addNode(from, false, nil); err != nil {
 			return err
 		}
-		l.strongLink(l.nodes[from], t)
+		f := l.nodes[from]
+		l.strongLink(f, t)
+		l.cacheLinkX(from, f, t, nil)
+		return nil
 	}
 	l.cacheLinkEntry(from, t, ent)
 	return nil
@@ -340,7 +371,10 @@ func (l *execList) cacheLink(from, to string) {
 }
 
 // cacheLinkEntry records that t reads from's value, currently v (ComfyUI's cache_link).
-func (l *execList) cacheLinkEntry(from string, t *xnode, v *entry) {
+func (l *execList) cacheLinkEntry(from string, t *xnode, v *entry) { l.cacheLinkX(from, nil, t, v) }
+
+// cacheLinkX is cacheLinkEntry with from's node when the caller has it (fx may be nil).
+func (l *execList) cacheLinkX(from string, fx *xnode, t *xnode, v *entry) {
 	if i, added := t.srcs.add(from); added {
 		t.srcVals = append(t.srcVals, v)
 	} else {
@@ -348,7 +382,10 @@ func (l *execList) cacheLinkEntry(from string, t *xnode, v *entry) {
 	}
 	if v == nil {
 		// only a value still to come needs forwarding (a cached value is already stored)
-		l.xn(from).listeners.add(t.id)
+		if fx == nil {
+			fx = l.xn(from)
+		}
+		fx.listeners.add(t.id)
 	}
 }
 

@@ -97,10 +97,12 @@ func TestPythonWebsocketImagesExample(t *testing.T) {
 	ts := newTestServer(t, "")
 	const w, h = 640, 520 // larger than the 512 preview size
 	prompt := map[string]any{
-		"1":                         map[string]any{"class_type": "WebTestImage", "inputs": map[string]any{"width": w, "height": h, "value": 0.25}},
-		"2":                         map[string]any{"class_type": "WebTestImage", "inputs": map[string]any{"width": w, "height": h, "value": 0.75}},
-		"3":                         map[string]any{"class_type": "ImageBatch", "inputs": map[string]any{"image1": []any{"1", 0}, "image2": []any{"2", 0}}},
-		"save_image_websocket_node": map[string]any{"class_type": "SaveImageWebsocket", "inputs": map[string]any{"images": []any{"3", 0}}},
+		"1": map[string]any{"class_type": "WebTestImage", "inputs": map[string]any{"width": w, "height": h, "value": 0.25}},
+		"2": map[string]any{"class_type": "WebTestImage", "inputs": map[string]any{"width": w, "height": h, "value": 0.75}},
+		"3": map[string]any{"class_type": "ImageBatch", "inputs": map[string]any{"image1": []any{"1", 0}, "image2": []any{"2", 0}}},
+		// Latent-style previews of another node: binary frames the script must not take as images.
+		"4":                         map[string]any{"class_type": "WebTestSleep", "inputs": map[string]any{"image": []any{"3", 0}, "steps": 2, "step_ms": 1, "preview": true}},
+		"save_image_websocket_node": map[string]any{"class_type": "SaveImageWebsocket", "inputs": map[string]any{"images": []any{"4", 0}}},
 	}
 	outdir := t.TempDir()
 	pf := writePrompt(t, prompt)

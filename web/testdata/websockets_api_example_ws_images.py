@@ -2,7 +2,7 @@
 """ComfyUI's script_examples/websockets_api_example_ws_images.py flow, as a comfygo test client.
 
 The prompt ends in a SaveImageWebsocket node with id "save_image_websocket_node". Queue it with
-a client_id (the server picks the prompt_id), then read the websocket: remember the node named
+a client_id at /api/prompt (the server picks the prompt_id), then read the websocket: remember the node named
 by each `executing` message of this prompt and, while that node is the SaveImageWebsocket node,
 take every binary frame from offset 8 (event type 1, image format 2) as a PNG. Stop at the
 `executing` message with node null.
@@ -25,7 +25,7 @@ client_id = str(uuid.uuid4())
 def queue_prompt(prompt):
     p = {"prompt": prompt, "client_id": client_id}
     data = json.dumps(p).encode("utf-8")
-    req = urllib.request.Request("http://{}/prompt".format(server_address), data=data)
+    req = urllib.request.Request("http://{}/api/prompt".format(server_address), data=data)
     return json.loads(urllib.request.urlopen(req).read())
 
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"image"
+	"slices"
 	"strconv"
 	"syscall"
 	"testing"
@@ -256,5 +257,50 @@ func BenchmarkSchedule(b *testing.B) {
 			m.end()
 			m.report(b)
 		})
+	}
+}
+
+// TestReversedDocumentOrder: sources listed after their consumers (keys computed depth-first
+// over positions) behave like the in-order prompt: one run of everything, a fully cached
+// re-run, and a changed constant re-running only its chain and the sink.
+func TestReversedDocumentOrder(t *testing.T) {
+	base := synth(2000, 4)
+	rev := func(p *graph.Prompt) *graph.Prompt {
+		q := clonePrompt(p)
+		slices.Reverse(q.IDs)
+		return q
+	}
+	ex := New(Config{})
+	count := func(p *graph.Prompt) (ran, cached int) {
+		rec := &recSink{}
+		outs, _, verr := ex.Validate(p, nil)
+		if verr != nil {
+			t.Fatal(verr)
+		}
+		h := ex.Execute(context.Background(), Job{PromptID: "r", Prompt: p, Outputs: outs, ClientID: "c"}, rec)
+		if !h.Status.Completed {
+			t.Fatal(h.Status.Messages)
+		}
+		for _, e := range rec.ev {
+			if e.name == "executing" {
+				ran++
+			}
+			if c, ok := e.data.(ExecutionCached); ok {
+				cached = len(c.Nodes)
+			}
+		}
+		return ran, cached
+	}
+	n := len(base.IDs)
+	if ran, _ := count(rev(base)); ran != n {
+		t.Fatalf("first run ran %d of %d", ran, n)
+	}
+	if ran, cached := count(clonePrompt(base)); ran != 0 || cached != n {
+		t.Fatalf("in-order re-run ran %d, cached %d of %d", ran, cached, n)
+	}
+	p := rev(base)
+	p.Nodes["1"].Inputs.Set("value", int64(999999))
+	if ran, cached := count(p); ran != (n-1)/4+1 || cached != n-ran {
+		t.Fatalf("changed source: ran %d cached %d", ran, cached)
 	}
 }

@@ -285,7 +285,10 @@ func (v *validator) putScratch() {
 	if len(v.nodes) > 1<<16 {
 		return // too big to keep
 	}
-	for _, c := range sc.vchunks[:sc.vused] {
+	for i, c := range sc.vchunks[:sc.vused] {
+		if i == sc.vused-1 {
+			c = c[:len(c)-len(v.slab)] // the current chunk is used up to v.slab
+		}
 		clear(c)
 	}
 	for _, c := range sc.schunks[:sc.sused] {

@@ -79,6 +79,8 @@ var samplers = map[string]SamplerFunc{
 	"seeds_2":                        sampleSEEDS2(1, 1, 0.5, false),
 	"seeds_3":                        sampleSEEDS3,
 	"deis":                           sampleDEIS,
+	"dpm_fast":                       sampleDPMFast,
+	"dpm_adaptive":                   sampleDPMAdaptive,
 	"exp_heun_2_x0":                  sampleSEEDS2(0, 0, 1, true),
 	"exp_heun_2_x0_sde":              sampleSEEDS2(1, 1, 1, true),
 }

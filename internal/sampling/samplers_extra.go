@@ -609,3 +609,190 @@ func sampleDEIS(ctx context.Context, model Denoiser, x *tensor.Tensor, s []float
 	}
 	return x, nil
 }
+
+// dpmSolver is k-diffusion's DPMSolver (eps form, t = -ln sigma) with eta 0.
+type dpmSolver struct {
+	ctx   context.Context
+	model Denoiser
+	calls int
+}
+
+func (d *dpmSolver) eps(cache map[string]*tensor.Tensor, key string, x *tensor.Tensor, t float64) (*tensor.Tensor, error) {
+	if e, ok := cache[key]; ok {
+		return e, nil
+	}
+	s := f32(math.Exp(-t))
+	den, err := d.model(d.ctx, x, s)
+	if err != nil {
+		return nil, err
+	}
+	d.calls++
+	e := comb(1/s, x, -1/s, den)
+	cache[key] = e
+	return e, nil
+}
+
+func (d *dpmSolver) step1(x *tensor.Tensor, t, tn float64, c map[string]*tensor.Tensor) (*tensor.Tensor, error) {
+	e, err := d.eps(c, "eps", x, t)
+	if err != nil {
+		return nil, err
+	}
+	return comb(1.0, x, -math.Exp(-tn)*math.Expm1(tn-t), e), nil
+}
+
+func (d *dpmSolver) step2(x *tensor.Tensor, t, tn, r1 float64, c map[string]*tensor.Tensor) (*tensor.Tensor, error) {
+	h := tn - t
+	e, err := d.eps(c, "eps", x, t)
+	if err != nil {
+		return nil, err
+	}
+	s1 := t + r1*h
+	u1 := comb(1.0, x, -math.Exp(-s1)*math.Expm1(r1*h), e)
+	e1, err := d.eps(c, "eps_r1", u1, s1)
+	if err != nil {
+		return nil, err
+	}
+	sn := math.Exp(-tn)
+	k := sn / (2 * r1) * math.Expm1(h)
+	return comb(1.0, x, -sn*math.Expm1(h)+k, e, -k, e1), nil
+}
+
+func (d *dpmSolver) step3(x *tensor.Tensor, t, tn float64, c map[string]*tensor.Tensor) (*tensor.Tensor, error) {
+	const r1, r2 = 1.0 / 3, 2.0 / 3
+	h := tn - t
+	e, err := d.eps(c, "eps", x, t)
+	if err != nil {
+		return nil, err
+	}
+	s1, s2 := t+r1*h, t+r2*h
+	u1 := comb(1.0, x, -math.Exp(-s1)*math.Expm1(r1*h), e)
+	e1, err := d.eps(c, "eps_r1", u1, s1)
+	if err != nil {
+		return nil, err
+	}
+	k2 := math.Exp(-s2) * (r2 / r1) * (math.Expm1(r2*h)/(r2*h) - 1)
+	u2 := comb(1.0, x, -math.Exp(-s2)*math.Expm1(r2*h)+k2, e, -k2, e1)
+	e2, err := d.eps(c, "eps_r2", u2, s2)
+	if err != nil {
+		return nil, err
+	}
+	sn := math.Exp(-tn)
+	k := sn / r2 * (math.Expm1(h)/h - 1)
+	return comb(1.0, x, -sn*math.Expm1(h)+k, e, -k, e2), nil
+}
+
+// dpmRange is ComfyUI's wrapper: sigma_max = sigmas[0], sigma_min = the last positive sigma.
+func dpmRange(s []float64) (float64, float64) {
+	smin := s[len(s)-1]
+	if smin <= 0 {
+		smin = s[len(s)-2]
+	}
+	return s[0], smin
+}
+
+// sampleDPMFast is dpm_fast: DPM-Solver-Fast with nfe = len(sigmas)-1 evaluations from
+// sigmas[0] to the last positive sigma (the result keeps that last noise level, as upstream).
+func sampleDPMFast(ctx context.Context, model Denoiser, x *tensor.Tensor, s []float64, opt Options) (*tensor.Tensor, error) {
+	smax, smin := dpmRange(s)
+	nfe := len(s) - 1
+	d := &dpmSolver{ctx: ctx, model: model}
+	m := nfe/3 + 1
+	ts := linspace32(-math.Log(float64(float32(smax))), -math.Log(float64(float32(smin))), m+1)
+	var orders []int
+	if nfe%3 == 0 {
+		for i := 0; i < m-2; i++ {
+			orders = append(orders, 3)
+		}
+		orders = append(orders, 2, 1)
+	} else {
+		for i := 0; i < m-1; i++ {
+			orders = append(orders, 3)
+		}
+		orders = append(orders, nfe%3)
+	}
+	for i, o := range orders {
+		c := map[string]*tensor.Tensor{}
+		t, tn := float64(ts[i]), float64(ts[i+1])
+		e, err := d.eps(c, "eps", x, t)
+		if err != nil {
+			return nil, err
+		}
+		if err := callback(opt, i, x, comb(1.0, x, -f32(math.Exp(-t)), e)); err != nil {
+			return nil, err
+		}
+		switch o {
+		case 1:
+			x, err = d.step1(x, t, tn, c)
+		case 2:
+			x, err = d.step2(x, t, tn, 0.5, c)
+		default:
+			x, err = d.step3(x, t, tn, c)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return x, nil
+}
+
+// sampleDPMAdaptive is dpm_adaptive (order 3, rtol 0.05, atol 0.0078, h_init 0.05, I-controller,
+// accept_safety 0.81, eta 0).
+func sampleDPMAdaptive(ctx context.Context, model Denoiser, x *tensor.Tensor, s []float64, opt Options) (*tensor.Tensor, error) {
+	const rtol, atol, safety, ctrlEps = 0.05, 0.0078, 0.81, 1e-8
+	smax, smin := dpmRange(s)
+	tStart := float64(float32(-math.Log(float64(float32(smax)))))
+	tEnd := float64(float32(-math.Log(float64(float32(smin)))))
+	d := &dpmSolver{ctx: ctx, model: model}
+	h := 0.05
+	b1 := 1.0 / 3 // (pcoeff + icoeff + dcoeff) / order
+	var errs []float64
+	cur := tStart
+	xPrev := x
+	steps := 0
+	for cur < tEnd-1e-5 {
+		c := map[string]*tensor.Tensor{}
+		t := math.Min(tEnd, cur+h)
+		e, err := d.eps(c, "eps", x, cur)
+		if err != nil {
+			return nil, err
+		}
+		den := comb(1.0, x, -f32(math.Exp(-cur)), e)
+		low, err := d.step2(x, cur, t, 1.0/3, c)
+		if err != nil {
+			return nil, err
+		}
+		high, err := d.step3(x, cur, t, c)
+		if err != nil {
+			return nil, err
+		}
+		sum := 0.0
+		for i := range low.Data {
+			delta := math.Max(atol, rtol*math.Max(math.Abs(float64(low.Data[i])), math.Abs(float64(xPrev.Data[i]))))
+			q := float64(low.Data[i]-high.Data[i]) / delta
+			sum += q * q
+		}
+		errv := math.Sqrt(sum) / math.Sqrt(float64(len(low.Data)))
+		inv := 1 / (float64(float32(errv)) + ctrlEps)
+		if errs == nil {
+			errs = []float64{inv, inv, inv}
+		}
+		errs[0] = inv
+		factor := math.Pow(errs[0], b1)
+		factor = 1 + math.Atan(factor-1)
+		accept := factor >= safety
+		if accept {
+			errs[2], errs[1] = errs[1], errs[0]
+		}
+		h *= factor
+		if accept {
+			xPrev = low
+			x = high
+			cur = t
+		}
+		steps++
+		if err := callback(opt, steps-1, x, den); err != nil {
+			return nil, err
+		}
+	}
+	return x, nil
+}

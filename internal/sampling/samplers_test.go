@@ -267,3 +267,37 @@ func TestODESamplersConverge(t *testing.T) {
 		t.Logf("%s: error %.2g", name, d)
 	}
 }
+
+// dpm_fast and dpm_adaptive stop at the last positive sigma: the exact ODE value there is
+// noise*sqrt(1+sigma_min^2) for the toy denoiser.
+func TestDPMSolverConverge(t *testing.T) {
+	m := mustMS(t, "eps", false)
+	noise := PrepareNoise([]int{1, 4, 8, 8}, 11, nil)
+	for name, steps := range map[string]int{"dpm_fast": 30, "dpm_adaptive": 10} {
+		sig, _ := KSamplerSigmas(m, "karras", name, steps, 1)
+		x := m.NoiseScaling(sig[0], noise, nil, true)
+		calls := 0
+		out, err := Sample(context.Background(), name, func(ctx context.Context, x *tensor.Tensor, s float64) (*tensor.Tensor, error) {
+			calls++
+			return toyDenoiser(ctx, x, s)
+		}, x, sig, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		smin := sig[len(sig)-2]
+		want := make([]float32, len(noise.Data))
+		for i, v := range noise.Data {
+			want[i] = float32(float64(v) * math.Sqrt(1+smin*smin))
+		}
+		d, _ := compare(out.Data, want, 0, 0)
+		// dpm_adaptive's controller (rtol 0.05 of |x| ~ 15, atol 0.0078) takes few, long steps
+		tol := map[string]float64{"dpm_fast": 0.01, "dpm_adaptive": 0.2}[name]
+		if d > tol {
+			t.Errorf("%s: %g from the exact solution", name, d)
+		}
+		if name == "dpm_fast" && calls != steps {
+			t.Errorf("dpm_fast used %d evaluations, want nfe = %d", calls, steps)
+		}
+		t.Logf("%s: error %.2g, %d model calls", name, d, calls)
+	}
+}

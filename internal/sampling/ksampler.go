@@ -102,7 +102,7 @@ func Run(ctx context.Context, ms *ModelSampling, model Denoiser, r Request) (*te
 	}
 	x := ms.NoiseScaling(sig[0], noise, latent, ms.IsMaxDenoise(sig[0]))
 	total := len(sig) - 1
-	opt := Options{Seed: r.Seed}
+	opt := Options{Seed: r.Seed, MS: ms}
 	if needsUncond[r.Sampler] {
 		if r.Guider == nil {
 			return nil, fmt.Errorf("ksampler: sampler %q needs the CFG guider", r.Sampler)

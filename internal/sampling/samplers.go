@@ -25,6 +25,8 @@ type Options struct {
 	// Uncond returns the uncond denoised prediction of the latest model call; the *_cfg_pp
 	// samplers need it (see Request.Guider).
 	Uncond func() *tensor.Tensor
+	// MS is the model sampling (sa_solver's stochastic interval uses percent_to_sigma).
+	MS *ModelSampling
 }
 
 // SamplerFunc runs a sampler from x at sigmas[0] down to sigmas[len-1].
@@ -81,6 +83,8 @@ var samplers = map[string]SamplerFunc{
 	"deis":                           sampleDEIS,
 	"dpm_fast":                       sampleDPMFast,
 	"dpm_adaptive":                   sampleDPMAdaptive,
+	"sa_solver":                      sampleSASolver(false),
+	"sa_solver_pece":                 sampleSASolver(true),
 	"exp_heun_2_x0":                  sampleSEEDS2(0, 0, 1, true),
 	"exp_heun_2_x0_sde":              sampleSEEDS2(1, 1, 1, true),
 }

@@ -796,3 +796,126 @@ func sampleDPMAdaptive(ctx context.Context, model Denoiser, x *tensor.Tensor, s 
 	}
 	return x, nil
 }
+
+// saCoeffs is compute_stochastic_adams_b_coeffs (not simple_order_2) for discrete models
+// (alpha_t = sigma_t·exp(lambda_t) = 1).
+func saCoeffs(lams []float64, ls, lt, tau float64) []float64 {
+	n := len(lams)
+	tm := 1 + tau*tau
+	h := lt - ls
+	prod := make([]float64, n)
+	for p := 0; p < n; p++ {
+		prod[p] = math.Pow(lt, float64(p)) - math.Pow(ls, float64(p))*math.Exp(-tm*h)
+	}
+	ec := make([]float64, n)
+	for i := 0; i < n; i++ {
+		for j := 0; j <= i; j++ {
+			li, _ := math.Lgamma(float64(i + 1))
+			lj, _ := math.Lgamma(float64(j + 1))
+			c := li - lj
+			if tau > 0 {
+				c -= float64(i-j) * math.Log(tm)
+			}
+			v := math.Exp(c)
+			if (i-j)%2 != 0 {
+				v = -v
+			}
+			ec[i] += v * prod[j]
+		}
+	}
+	V := make([][]float64, n) // V[p][k] = lams[k]^p
+	for p := range V {
+		V[p] = make([]float64, n)
+		for k := range V[p] {
+			V[p][k] = math.Pow(lams[k], float64(p))
+		}
+	}
+	return solve(V, ec)
+}
+
+// sampleSASolver is sa_solver / sa_solver_pece (predictor order 3, corrector order 4, tau 1 for
+// sigmas between percent_to_sigma(0.2) and percent_to_sigma(0.8), else 0).
+func sampleSASolver(pece bool) SamplerFunc {
+	return func(ctx context.Context, model Denoiser, x *tensor.Tensor, s []float64, opt Options) (*tensor.Tensor, error) {
+		if opt.MS == nil {
+			return nil, fmt.Errorf("sa_solver needs the model sampling (run it through the KSampler)")
+		}
+		noise := ancestralNoise(x, opt)
+		lam := make([]float64, len(s))
+		for i, v := range s {
+			lam[i] = -math.Log(v)
+		}
+		startS, endS := opt.MS.PercentToSigma(0.2), opt.MS.PercentToSigma(0.8)
+		tauFn := func(sig float64) float64 {
+			if startS >= sig && sig >= endS {
+				return 1
+			}
+			return 0
+		}
+		const predOrder, corrOrder = 3, 4
+		xPred := x
+		var h, tauT float64
+		var noiseT *tensor.Tensor
+		var preds []*tensor.Tensor
+		lowerToEnd := s[len(s)-1] == 0
+		weighted := func(b []float64, n int) []any {
+			var terms []any
+			for k := 0; k < n; k++ {
+				terms = append(terms, b[k], preds[len(preds)-n+k])
+			}
+			return terms
+		}
+		for i := 0; i < len(s)-1; i++ {
+			den, err := model(ctx, xPred, s[i])
+			if err != nil {
+				return nil, err
+			}
+			if err := callback(opt, i, xPred, den); err != nil {
+				return nil, err
+			}
+			preds = append(preds, den)
+			if len(preds) > corrOrder {
+				preds = preds[len(preds)-corrOrder:]
+			}
+			po := min(predOrder, len(preds))
+			co := 0
+			if !(i == 0 || (s[i+1] == 0 && !pece)) {
+				co = min(corrOrder, len(preds))
+			}
+			if lowerToEnd {
+				po = min(po, len(s)-2-i)
+				co = min(co, len(s)-1-i)
+			}
+			if co == 0 {
+				x = xPred
+			} else {
+				b := saCoeffs(lam[i-co+1:i+1], lam[i-1], lam[i], tauT)
+				terms := append([]any{s[i] / s[i-1] * math.Exp(-tauT*tauT*h), x}, weighted(b, co)...)
+				if tauT > 0 {
+					terms = append(terms, 1.0, noiseT)
+				}
+				x = comb(terms...)
+				if pece {
+					if den, err = model(ctx, x, s[i]); err != nil {
+						return nil, err
+					}
+					preds[len(preds)-1] = den
+				}
+			}
+			if s[i+1] == 0 {
+				xPred = den
+				continue
+			}
+			tauT = tauFn(s[i+1])
+			b := saCoeffs(lam[i-po+1:i+1], lam[i], lam[i+1], tauT)
+			h = lam[i+1] - lam[i]
+			terms := append([]any{s[i+1] / s[i] * math.Exp(-tauT*tauT*h), x}, weighted(b, po)...)
+			if tauT > 0 {
+				noiseT = comb(s[i+1]*math.Sqrt(-math.Expm1(-2*tauT*tauT*h)), noise(s[i], s[i+1]))
+				terms = append(terms, 1.0, noiseT)
+			}
+			xPred = comb(terms...)
+		}
+		return xPred, nil
+	}
+}

@@ -177,7 +177,7 @@ func TestEverySamplerName(t *testing.T) {
 				calls++
 				last, _ = toyDenoiser(ctx, x, s)
 				return last, nil
-			}, x, sig, Options{Seed: 7, Uncond: func() *tensor.Tensor { return last }})
+			}, x, sig, Options{Seed: 7, Uncond: func() *tensor.Tensor { return last }, MS: m})
 			if err != nil {
 				t.Fatalf("%s/%s: %v", name, sch, err)
 			}
@@ -299,5 +299,29 @@ func TestDPMSolverConverge(t *testing.T) {
 			t.Errorf("dpm_fast used %d evaluations, want nfe = %d", calls, steps)
 		}
 		t.Logf("%s: error %.2g, %d model calls", name, d, calls)
+	}
+}
+
+// With the stochastic interval empty (tau = 0) SA-Solver is a deterministic Adams method and must
+// converge to the toy ODE's exact solution.
+func TestSASolverODEConverge(t *testing.T) {
+	m := mustMS(t, "eps", false)
+	flat := &ModelSampling{Param: "eps", Sigmas: make([]float32, 1000), LogSigmas: make([]float32, 1000), Skip: 1}
+	for i := range flat.Sigmas {
+		flat.Sigmas[i], flat.LogSigmas[i] = 1e-9, float32(math.Log(1e-9))
+	}
+	noise := PrepareNoise([]int{1, 4, 8, 8}, 13, nil)
+	for _, name := range []string{"sa_solver", "sa_solver_pece"} {
+		sig, _ := KSamplerSigmas(m, "karras", name, 60, 1)
+		x := m.NoiseScaling(sig[0], noise, nil, true)
+		out, err := Sample(context.Background(), name, toyDenoiser, x, sig, Options{MS: flat})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d, _ := compare(out.Data, noise.Data, 0, 0); d > 0.01 {
+			t.Errorf("%s (tau 0): %g from the exact solution", name, d)
+		} else {
+			t.Logf("%s: error %.2g", name, d)
+		}
 	}
 }

@@ -247,8 +247,12 @@ func (g *Net) MatMul(a, b Value) Value {
 func (g *Net) Linear(x Value, key string, out int, bias bool) Value {
 	in := x.Shape[len(x.Shape)-1]
 	w := g.W(key+".weight", out, in)
-	wt := g.Transpose(w, 1, 0) // folded at session creation
-	y := g.MatMul(x, wt)
+	// com.microsoft FusedMatMul with transB reads the [out,in] weight as stored: no transposed
+	// copy is folded at session creation (measured: -10% creation CPU, -5% peak RSS, same speed).
+	outShape := append(append([]int(nil), x.Shape[:len(x.Shape)-1]...), out)
+	g.flops.matmul += 2 * float64(numel(outShape)) * float64(in)
+	y := g.node("FusedMatMul", []string{x.Name, w.Name}, map[string]any{"transB": int64(1)}, outShape)
+	g.Nodes[len(g.Nodes)-1].Domain = "com.microsoft"
 	if bias {
 		y = g.Add(y, g.W(key+".bias", out))
 	}

@@ -64,12 +64,12 @@ func TestProfileUNet(t *testing.T) {
 	}
 	prefix := t.TempDir() + "/prof"
 	so.EnableProfiling(prefix)
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTime()
 	s, err := ortgo.NewDynamicAdvancedSessionWithONNXData(b, m.InputNames(), m.OutputNames(), so)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("session created in %.1fs, rss %d MB", time.Since(start).Seconds(), rssMB())
+	t.Logf("session created in %.1fs (cpu %.1fs), peak rss %d MB", time.Since(start).Seconds(), cpuTime()-cpu0, rssMB())
 	u := fam.UNet
 	inputs := map[string]*tensor.Tensor{"x": tensor.New(1, 4, size, size), "temb": tensor.FromData(TimestepEmbedding([]float32{500}, u.ModelChannels), 1, u.ModelChannels), "context": tensor.New(1, 77, u.ContextDim)}
 	if os.Getenv("COMFYGO_PROFILE_RANDOM") != "" {

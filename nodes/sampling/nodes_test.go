@@ -212,3 +212,20 @@ func TestSDXLAdmVector(t *testing.T) {
 		t.Error("missing pooled output accepted")
 	}
 }
+
+// Every sampler and scheduler of the KSampler combos runs through the node.
+func TestKSamplerEveryCombo(t *testing.T) {
+	for _, smp := range isampling.SamplerNames {
+		for _, sch := range isampling.SchedulerNames {
+			f := newFake()
+			_, err := executeKSampler(&nodes.Context{Context: context.Background()},
+				ksInputs(f, map[string]any{"sampler_name": smp, "scheduler": sch, "steps": int64(3), "cfg": 2.0}))
+			if err != nil {
+				t.Errorf("%s/%s: %v", smp, sch, err)
+			}
+			if *f.calls == 0 {
+				t.Errorf("%s/%s: no UNet call", smp, sch)
+			}
+		}
+	}
+}

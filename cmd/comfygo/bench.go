@@ -246,16 +246,20 @@ func bench(c benchConfig) (string, error) {
 	} else if c.mode != "unet" && c.mode != "sample" {
 		return "", fmt.Errorf("unknown --mode %q", c.mode)
 	}
-	out.add("attention", attentionName(c.attention, rt.Provider()))
+	out.add("attention", attentionName(c.attention, c.mode, rt.Provider()))
 	out.add("total_s", time.Since(total).Seconds())
 	out.add("load_avg", loadAvg())
 	out.add("peak_rss_mb", peakRSSMB())
 	return strings.Join(out.parts, " "), nil
 }
 
-func attentionName(a, provider string) string {
+// attentionName is the attention path the timed component used (the Manager's defaults).
+func attentionName(a, mode, provider string) string {
 	if a != "" {
 		return a
+	}
+	if mode == "vae" && provider != "cuda" {
+		return "matmul"
 	}
 	return "mha"
 }

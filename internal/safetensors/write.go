@@ -193,6 +193,10 @@ func WriteStream(path string, tensors []RawTensor, metadata map[string]string, o
 	if err = tmp.Close(); err != nil {
 		return fmt.Errorf("write safetensors %q: %w", path, err)
 	}
+	// CreateTemp makes the file 0600; model files are ordinary readable files.
+	if err = os.Chmod(tmp.Name(), 0o644); err != nil {
+		return fmt.Errorf("write safetensors %q: %w", path, err)
+	}
 	if err = os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("write safetensors %q: %w", path, err)
 	}

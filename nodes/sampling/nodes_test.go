@@ -229,3 +229,26 @@ func TestKSamplerEveryCombo(t *testing.T) {
 		}
 	}
 }
+
+func TestMaskBounds(t *testing.T) {
+	m := tensor.New(1, 32, 32)
+	for y := 10; y < 20; y++ {
+		for x := 4; x < 6; x++ {
+			m.Data[y*32+x] = 0.5
+		}
+	}
+	if got := maskBounds(m); got != [4]int{10, 8, 10, 4} {
+		t.Errorf("bounds %v, want [10 8 10 4]", got)
+	}
+	if got := maskBounds(tensor.New(1, 16, 16)); got != [4]int{8, 8, 0, 0} {
+		t.Errorf("empty mask bounds %v", got)
+	}
+	// through the node: a masked entry with set_area_to_bounds
+	f := newFake()
+	pos := cond(1)
+	pos[0].Options["mask"] = tensor.New(1, 8, 8)
+	pos[0].Options["set_area_to_bounds"] = true
+	if _, err := executeKSampler(&nodes.Context{Context: context.Background()}, ksInputs(f, map[string]any{"positive": pos})); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -300,6 +300,10 @@ func convertConds(c nodes.Conditioning, fam *models.Family, shape []int, ms *isa
 			}
 			x.Mask = tensor.FromData(pm.Data, mb, H, W)
 			x.MaskStrength = optFloat(o, "mask_strength", 1)
+			if b, _ := o["set_area_to_bounds"].(bool); b {
+				a := maskBounds(x.Mask)
+				x.Area = &a
+			}
 		}
 		if _, ok := o["start_percent"]; ok {
 			x.SigmaStart = ms.PercentToSigma(optFloat(o, "start_percent", 0))
@@ -316,6 +320,26 @@ func convertConds(c nodes.Conditioning, fam *models.Family, shape []int, ms *isa
 		out = append(out, x)
 	}
 	return out, nil
+}
+
+// maskBounds is resolve_areas_and_cond_masks' set_area_to_bounds: the bounding box (h, w, y, x)
+// of the mask's non-zero latent pixels over the batch, at least 8x8; (8, 8, 0, 0) when empty.
+func maskBounds(m *tensor.Tensor) [4]int {
+	B, H, W := m.Shape[0], m.Shape[1], m.Shape[2]
+	x0, y0, x1, y1 := W, H, -1, -1
+	for b := 0; b < B; b++ {
+		for y := 0; y < H; y++ {
+			for x := 0; x < W; x++ {
+				if m.Data[(b*H+y)*W+x] != 0 {
+					x0, y0, x1, y1 = min(x0, x), min(y0, y), max(x1, x), max(y1, y)
+				}
+			}
+		}
+	}
+	if x1 < 0 {
+		return [4]int{8, 8, 0, 0}
+	}
+	return [4]int{max(8, y1-y0+1), max(8, x1-x0+1), y0, x0}
 }
 
 // admVector is SDXL's / the refiner's encode_adm: pooled output followed by 256-wide

@@ -252,3 +252,17 @@ func TestMaskBounds(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestPercentageArea(t *testing.T) {
+	ms, _ := isampling.NewModelSampling(isampling.Config{})
+	fam := &models.Family{Name: "SD15"}
+	c := cond(1)
+	c[0].Options["area"] = []any{"percentage", 0.5, 0.25, 0.5, 0.0}
+	out, err := convertConds(c, fam, []int{1, 4, 64, 32}, ms, "positive")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := out[0].Area; a == nil || *a != [4]int{32, 8, 32, 0} {
+		t.Errorf("percentage area = %v, want [32 8 32 0]", a)
+	}
+}

@@ -288,8 +288,16 @@ func convertConds(c nodes.Conditioning, fam *models.Family, shape []int, ms *isa
 		if s, ok := o["strength"]; ok && s != nil {
 			x.Strength, x.HasStrength = optFloat(o, "strength", 1), true
 		}
-		if a, ok := o["area"].([4]int); ok {
+		switch a := o["area"].(type) {
+		case [4]int:
 			x.Area = &a
+		case []any: // ("percentage", h, w, y, x) from ConditioningSetAreaPercentage
+			if len(a) == 5 && a[0] == "percentage" {
+				f := func(i int) float64 { return optFloat(map[string]any{"v": a[i]}, "v", 0) }
+				r := [4]int{max(1, int(math.RoundToEven(f(1)*float64(H)))), max(1, int(math.RoundToEven(f(2)*float64(W)))),
+					int(math.RoundToEven(f(3) * float64(H))), int(math.RoundToEven(f(4) * float64(W)))}
+				x.Area = &r
+			}
 		}
 		if m, ok := o["mask"].(*tensor.Tensor); ok && m != nil {
 			mh, mw := m.Shape[len(m.Shape)-2], m.Shape[len(m.Shape)-1]

@@ -1,6 +1,6 @@
 // Package example is a complete custom node pack, the one README.md walks through. A pack is an
 // ordinary Go package that registers its node types from init; a binary that imports it (see
-// cmd/comfygo-example) serves them next to the built-in nodes, in /object_info and the web page.
+// comfygo-example/main.go) serves them next to the built-in nodes, in /object_info and the web page.
 package example
 
 import (

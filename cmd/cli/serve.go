@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"syscall"
 
-	_ "github.com/comfygo/comfygo/nodes/core" // built-in nodes
 	"github.com/comfygo/comfygo/web"
 	"github.com/comfygo/comfygo/web/page"
 )

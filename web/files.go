@@ -23,7 +23,7 @@ import (
 
 	_ "image/gif" // decoders for /view conversions and masks
 
-	"github.com/comfygo/comfygo/web/fsutil"
+	"github.com/comfygo/comfygo/internal/fsutil"
 )
 
 // folderFor returns the directory of a /view or upload type.

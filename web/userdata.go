@@ -13,7 +13,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/comfygo/comfygo/web/fsutil"
+	"github.com/comfygo/comfygo/internal/fsutil"
 )
 
 // Single-user mode: every request is user "default", as in ComfyUI without --multi-user.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/comfygo/comfygo/graph"
+	"github.com/comfygo/comfygo/internal/fsutil"
 	"github.com/comfygo/comfygo/internal/imageops"
 	"github.com/comfygo/comfygo/internal/tensor"
 	"github.com/comfygo/comfygo/nodes"
@@ -134,33 +135,7 @@ func writePNG(path string, images *tensor.Tensor, b int, chunks [][2]string, lev
 			return fmt.Errorf("png metadata: %w", err)
 		}
 	}
-	return WriteFileAtomic(path, data)
-}
-
-// WriteFileAtomic writes data to path through a temporary file in the same folder and a rename,
-// so readers never see a partial file.
-func WriteFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("save %s: %w", path, err)
-	}
-	tmp := f.Name()
-	_, werr := f.Write(data)
-	cerr := f.Close()
-	if werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Chmod(tmp, 0o644)
-	}
-	if werr == nil {
-		werr = os.Rename(tmp, path)
-	}
-	if werr != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("save %s: %w", path, werr)
-	}
-	return nil
+	return fsutil.WriteFileAtomic(path, data, 0o644)
 }
 
 // SavePathResult is where a save node writes: folder, subfolder (relative, for the UI), the file

@@ -20,7 +20,8 @@ import (
 // prompt size and has ComfyUI's semantics: ids do not matter, identical sub-graphs share keys,
 // any upstream change changes every downstream key. Values Python cannot hash equal across
 // prompts (NaN, tensors and other objects, dependency cycles) are replaced by a nonce that is
-// never reused, so such keys match only themselves.
+// never reused, so such keys match only themselves. Inputs are hashed in name order, or, for
+// nodes with more than bigNode inputs, as a set (sum of per-input hashes: no sort).
 type cacheKey [16]byte
 
 // nonceSource hands out never-repeating tokens.

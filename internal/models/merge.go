@@ -5,15 +5,15 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
 	"sort"
 	"sync"
 	"syscall"
+	"time"
+	"unsafe"
 
-	"github.com/comfygo/comfygo/internal/onnx"
 	"github.com/comfygo/comfygo/internal/safetensors"
 	"github.com/comfygo/comfygo/internal/tensor"
 )
@@ -129,8 +129,12 @@ func (m *Manager) mergedFor(ctx context.Context, f *ckptFile, p Patches, pkey st
 	return mw, nil
 }
 
-// writeMerged streams W + Σ strength·delta for every key into path (checkpoint dtypes kept).
-func (m *Manager) writeMerged(ctx context.Context, f *safetensors.File, keys []string, p Patches, path string) error {
+// writeMerged writes W + Σ strength·delta for every key into path (checkpoint dtypes kept).
+// The file is scratch: no fsync, no atomic rename. A single low-rank patch on an fp16 weight
+// (the LoRA case) is merged tile by tile straight from the mapped checkpoint into fp16; other
+// cases go through one fp32 copy of the weight. A writer goroutine overlaps the file writes
+// with the next weight's merge.
+func (m *Manager) writeMerged(ctx context.Context, f *safetensors.File, keys []string, p Patches, path string) (err error) {
 	raws := make([]safetensors.RawTensor, 0, len(keys))
 	for _, k := range keys {
 		info, ok := f.Info(k)
@@ -147,129 +151,194 @@ func (m *Manager) writeMerged(ctx context.Context, f *safetensors.File, keys []s
 		}
 		raws = append(raws, safetensors.RawTensor{Name: k, DType: dt, Shape: info.Shape})
 	}
-	return safetensors.WriteStream(path, raws, nil, safetensors.WriteOptions{}, func(t safetensors.RawTensor, w io.Writer) error {
-		if err := ctx.Err(); err != nil {
-			return err
+	hdr, ordered, err := safetensors.EncodeHeader(raws, nil, safetensors.WriteOptions{})
+	if err != nil {
+		return err
+	}
+	out, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := out.Close(); err == nil {
+			err = cerr
 		}
-		if len(p[t.Name]) == 0 {
-			b, err := f.Bytes(t.Name)
-			if err != nil {
+		if err != nil {
+			os.Remove(path)
+		}
+	}()
+	if _, err := out.Write(hdr); err != nil {
+		return err
+	}
+	// Two merge buffers: one being filled while the writer drains the other.
+	type chunk struct {
+		b    []byte
+		pool bool
+	}
+	writes := make(chan chunk, 1)
+	free := make(chan []byte, 2)
+	free <- nil
+	free <- nil
+	werr := make(chan error, 1)
+	go func() {
+		var e error
+		for c := range writes {
+			if e == nil {
+				_, e = out.Write(c.b)
+			}
+			if c.pool {
+				free <- c.b
+			}
+		}
+		werr <- e
+	}()
+	start := time.Now()
+	var compute time.Duration
+	merged := 0
+	err = func() error {
+		for _, t := range ordered {
+			if err := ctx.Err(); err != nil {
 				return err
 			}
-			_, err = w.Write(b)
-			return err
-		}
-		x, err := f.Float32(t.Name)
-		if err != nil {
-			return err
-		}
-		for _, wp := range p[t.Name] {
-			if x, err = m.applyPatch(ctx, x, wp); err != nil {
-				return fmt.Errorf("%s (%s): %w", t.Name, wp.Source, err)
+			if len(p[t.Name]) == 0 {
+				b, err := f.Bytes(t.Name)
+				if err != nil {
+					return err
+				}
+				writes <- chunk{b: b}
+				continue
 			}
+			buf := <-free
+			n := t.DType.Size() * tensor.Numel(t.Shape)
+			if cap(buf) < n {
+				buf = make([]byte, n)
+			}
+			buf = buf[:n]
+			tm := time.Now()
+			err := mergeInto(buf, f, t, p[t.Name])
+			compute += time.Since(tm)
+			merged++
+			if err != nil {
+				free <- buf
+				return fmt.Errorf("%s: %w", t.Name, err)
+			}
+			writes <- chunk{b: buf, pool: true}
 		}
-		return writeAs(w, x.Data, t.DType)
-	})
+		return nil
+	}()
+	close(writes)
+	if e := <-werr; err == nil {
+		err = e
+	}
+	if err == nil {
+		m.log.Debug("merged patched weights", "weights", merged, "file", path, "took", time.Since(start), "compute", compute)
+	}
+	return err
 }
 
-func writeAs(w io.Writer, data []float32, dt safetensors.DType) error {
-	const chunk = 1 << 16
-	var buf []byte
-	for i := 0; i < len(data); i += chunk {
-		part := data[i:min(i+chunk, len(data))]
-		buf = buf[:0]
-		for _, v := range part {
-			switch dt {
-			case safetensors.F32:
-				buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(v))
-			case safetensors.F16:
-				buf = binary.LittleEndian.AppendUint16(buf, tensor.F32ToF16(v))
-			case safetensors.BF16:
-				buf = binary.LittleEndian.AppendUint16(buf, tensor.F32ToBF16(v))
-			}
+// mergeInto writes W + Σ strength·delta of tensor t into dst (t's dtype, len = its bytes).
+func mergeInto(dst []byte, f *safetensors.File, t safetensors.RawTensor, wps []WeightPatch) error {
+	src, err := f.Bytes(t.Name)
+	if err != nil {
+		return err
+	}
+	if len(src) != len(dst) {
+		return fmt.Errorf("%d bytes stored for %s%v", len(src), t.DType, t.Shape)
+	}
+	var active []WeightPatch
+	for _, wp := range wps {
+		if wp.Strength != 0 {
+			active = append(active, wp)
 		}
-		if _, err := w.Write(buf); err != nil {
-			return err
+	}
+	if len(active) == 1 && t.DType == safetensors.F16 && aligned(src, 2) && aligned(dst, 2) {
+		if up, down, s, out, r, in, ok := lowRankOf(active[0], t.Shape); ok {
+			AddLowRankF16(u16(dst), u16(src), up, down, out, r, in, s)
+			return nil
 		}
+	}
+	x := make([]float32, tensor.Numel(t.Shape))
+	if t.DType == safetensors.F16 && aligned(src, 2) {
+		f16ToF32(x, u16(src))
+	} else if err := safetensors.ToFloat32(x, t.DType, src); err != nil {
+		return err
+	}
+	for _, wp := range active {
+		if up, down, s, out, r, in, ok := lowRankOf(wp, t.Shape); ok {
+			AddLowRankF32(x, x, up, down, out, r, in, s)
+			continue
+		}
+		d, err := wp.Patch.Delta(t.Shape)
+		if err != nil {
+			return fmt.Errorf("%s: %w", wp.Source, err)
+		}
+		if len(d.Data) != len(x) {
+			return fmt.Errorf("%s: delta has shape %v, weight %v", wp.Source, d.Shape, t.Shape)
+		}
+		s := float32(wp.Strength)
+		for i, v := range d.Data {
+			x[i] += s * v
+		}
+	}
+	switch t.DType {
+	case safetensors.F16:
+		if aligned(dst, 2) {
+			f32ToF16(u16(dst), x)
+		} else {
+			tensor.F32SliceToF16(dst, x)
+		}
+	case safetensors.BF16:
+		tensor.F32SliceToBF16(dst, x)
+	case safetensors.F32:
+		for i, v := range x {
+			binary.LittleEndian.PutUint32(dst[4*i:], math.Float32bits(v))
+		}
+	default:
+		return fmt.Errorf("cannot patch a weight stored as %s", t.DType)
 	}
 	return nil
 }
 
-// applyPatch returns W + strength·delta in fp32; low-rank products run on ONNX Runtime.
-func (m *Manager) applyPatch(ctx context.Context, w *tensor.Tensor, wp WeightPatch) (*tensor.Tensor, error) {
-	if wp.Strength == 0 {
-		return w, nil
+// lowRankOf returns the factors of a plain low-rank patch that fits a weight of shape
+// (up [out,r], down [r,in], s = strength·scale), ok false for other patches.
+func lowRankOf(wp WeightPatch, shape []int) (up, down []float32, s float32, out, r, in int, ok bool) {
+	lr, isLR := wp.Patch.(LowRank)
+	if !isLR {
+		return
 	}
-	if lr, ok := wp.Patch.(LowRank); ok {
-		up, down, scale := lr.Factors()
-		if up != nil && down != nil && len(up.Shape) >= 2 && len(down.Shape) >= 2 {
-			r, out := up.Shape[1], up.Shape[0]
-			in := numel(down.Shape) / down.Shape[0]
-			if down.Shape[0] == r && numel(up.Shape) == out*r && out*in == len(w.Data) {
-				s := tensor.FromData([]float32{float32(wp.Strength * scale)}, 1)
-				res, err := m.runMerge(ctx, map[string]*tensor.Tensor{
-					"w": tensor.FromData(w.Data, out, in),
-					"u": tensor.FromData(up.Data, out, r),
-					"d": tensor.FromData(down.Data, r, in),
-					"s": s,
-				})
-				if err != nil {
-					return nil, err
-				}
-				return tensor.FromData(res.Data, w.Shape...), nil
-			}
-		}
+	u, d, scale := lr.Factors()
+	if u == nil || d == nil || len(u.Shape) < 2 || len(d.Shape) < 2 || len(shape) < 1 {
+		return
 	}
-	d, err := wp.Patch.Delta(w.Shape)
-	if err != nil {
-		return nil, err
+	r, out = u.Shape[1], u.Shape[0]
+	if r == 0 || d.Shape[0] != r || numel(u.Shape) != out*r || len(u.Data) != out*r || len(d.Data) != numel(d.Shape) {
+		return
 	}
-	if len(d.Data) != len(w.Data) {
-		return nil, fmt.Errorf("delta has shape %v, weight %v", d.Shape, w.Shape)
+	in = numel(d.Shape) / r
+	if out*in != numel(shape) {
+		return
 	}
-	s := float32(wp.Strength)
-	out := w.Clone()
-	for i, v := range d.Data {
-		out.Data[i] += s * v
-	}
-	return out, nil
+	return u.Data, d.Data, float32(wp.Strength * scale), out, r, in, true
 }
 
-// runMerge evaluates w + s·(u·d) with a shape-generic ORT session (built once).
-func (m *Manager) runMerge(ctx context.Context, in map[string]*tensor.Tensor) (*tensor.Tensor, error) {
-	m.mergeSessOnce.Do(func() {
-		g := onnx.NewGraph("lora_merge")
-		w := g.Input("w", onnx.Float, onnx.Dim("out"), onnx.Dim("in"))
-		u := g.Input("u", onnx.Float, onnx.Dim("out"), onnx.Dim("rank"))
-		d := g.Input("d", onnx.Float, onnx.Dim("rank"), onnx.Dim("in"))
-		s := g.Input("s", onnx.Float, 1)
-		delta := g.Op1("Mul", nil, g.Op1("MatMul", nil, u, d), s)
-		g.Output(g.Op1("Add", nil, w, delta), "out")
-		model, err := g.Model()
-		if err == nil {
-			m.mergeSess, err = m.factory.NewSession(model)
-		}
-		m.mergeErr = err
-	})
-	if m.mergeErr != nil {
-		return nil, m.mergeErr
+func aligned(b []byte, n uintptr) bool {
+	return len(b) == 0 || uintptr(unsafe.Pointer(unsafe.SliceData(b)))%n == 0
+}
+
+// u16 views little-endian bytes as uint16 values (amd64/arm64 are little-endian).
+func u16(b []byte) []uint16 {
+	if len(b) < 2 {
+		return nil
 	}
-	out, err := m.mergeSess.Run(ctx, in)
-	if err != nil {
-		return nil, err
-	}
-	return out["out"], nil
+	return unsafe.Slice((*uint16)(unsafe.Pointer(unsafe.SliceData(b))), len(b)/2)
 }
 
 // mergeState is embedded in Manager.
 type mergeState struct {
-	mergeMu       sync.Mutex
-	merged        map[string]*mergedWeights
-	mergedOrder   []string
-	work          string
-	mergeSessOnce sync.Once
-	mergeSess     Session
-	mergeErr      error
+	mergeMu     sync.Mutex
+	merged      map[string]*mergedWeights
+	mergedOrder []string
+	work        string
 }
 
 func (m *Manager) closeMerged() {
@@ -278,9 +347,6 @@ func (m *Manager) closeMerged() {
 	for k, mw := range m.merged {
 		mw.close()
 		delete(m.merged, k)
-	}
-	if m.mergeSess != nil {
-		m.mergeSess.Close()
 	}
 	if m.work != "" {
 		os.RemoveAll(m.work)

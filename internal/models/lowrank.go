@@ -1,0 +1,189 @@
+package models
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/comfygo/comfygo/internal/tensor"
+)
+
+// Merge kernels for low-rank patches: W + s·(U·D) computed tile by tile (one output row × 64
+// columns at a time, the rank loop in eight AVX2 FMA accumulators on amd64), the result written
+// straight into the destination dtype. Rows are handed out in blocks to GOMAXPROCS goroutines;
+// within a block the column tiles run outermost so a 64×64 tile of D stays in L1.
+
+const (
+	lrTile     = 64 // columns per kernel call
+	lrRowBlock = 32 // rows per work item
+)
+
+// AddLowRankF32 sets dst = w + s·(u·d) for u [m,r] and d [r,n] (row-major) and w, dst [m,n].
+// A nil w counts as zero; dst may be w. The sum is formed as in PyTorch: w + (s·(u·d)).
+func AddLowRankF32(dst, w, u, d []float32, m, r, n int, s float32) {
+	checkLowRank(len(dst), w == nil || len(w) == m*n, len(u), len(d), m, r, n)
+	lowRankTiles(u, d, m, r, n, func(o int, acc []float32) {
+		var wp []float32
+		if w != nil {
+			wp = w[o : o+len(acc)]
+		}
+		addScaledF32(dst[o:o+len(acc)], wp, acc, s, 4*n)
+	})
+}
+
+// AddLowRankF16 is AddLowRankF32 for IEEE half weights (dst and w hold the bits): the sum is
+// formed in float32 and rounded to nearest even once.
+func AddLowRankF16(dst, w []uint16, u, d []float32, m, r, n int, s float32) {
+	checkLowRank(len(dst), len(w) == m*n, len(u), len(d), m, r, n)
+	lowRankTiles(u, d, m, r, n, func(o int, acc []float32) {
+		addScaledF16(dst[o:o+len(acc)], w[o:o+len(acc)], acc, s, 2*n)
+	})
+}
+
+// MatMulF32 returns a [m,k] · b [k,n] (row-major) on the same kernel.
+func MatMulF32(a, b []float32, m, k, n int) []float32 {
+	c := make([]float32, m*n)
+	AddLowRankF32(c, nil, a, b, m, k, n, 1)
+	return c
+}
+
+func checkLowRank(dst int, wOK bool, u, d, m, r, n int) {
+	if dst != m*n || !wOK || u != m*r || d != r*n {
+		panic(fmt.Sprintf("models: low-rank merge sizes dst %d u %d d %d for [%d,%d]·[%d,%d]", dst, u, d, m, r, r, n))
+	}
+}
+
+// lowRankTiles calls emit(offset, acc) with acc = (u·d)[i, j0:j0+len(acc)] and offset i·n+j0
+// for every tile of the [m,n] product, from several goroutines (each tile exactly once).
+func lowRankTiles(u, d []float32, m, r, n int, emit func(o int, acc []float32)) {
+	if m == 0 || n == 0 {
+		return
+	}
+	blocks := (m + lrRowBlock - 1) / lrRowBlock
+	workers := min(runtime.GOMAXPROCS(0), blocks)
+	if int64(m)*int64(n)*int64(max(r, 1)) < 1<<18 {
+		workers = 1
+	}
+	var next atomic.Int64
+	work := func() {
+		var buf [lrTile]float32
+		for {
+			b := int(next.Add(1)) - 1
+			if b >= blocks {
+				return
+			}
+			lo, hi := b*lrRowBlock, min((b+1)*lrRowBlock, m)
+			j0 := 0
+			for ; j0+lrTile <= n; j0 += lrTile {
+				for i := lo; i < hi; i++ {
+					dotTile(buf[:], u[i*r:(i+1)*r], d, j0, r, n)
+					emit(i*n+j0, buf[:])
+				}
+			}
+			for ; j0 < n; j0 += 8 {
+				w := min(8, n-j0)
+				for i := lo; i < hi; i++ {
+					dotTile(buf[:w], u[i*r:(i+1)*r], d, j0, r, n)
+					emit(i*n+j0, buf[:w])
+				}
+			}
+		}
+	}
+	if workers <= 1 {
+		work()
+		return
+	}
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			work()
+		}()
+	}
+	wg.Wait()
+}
+
+// dotTile sets acc[j] = Σ_p u[p]·d[p·n + j0 + j].
+func dotTile(acc, u, d []float32, j0, r, n int) {
+	if r == 0 {
+		clear(acc)
+		return
+	}
+	_ = d[(r-1)*n+j0+len(acc)-1] // bounds for the assembly
+	if hasAVX2 {
+		switch len(acc) {
+		case lrTile:
+			dot64AVX2(&acc[0], &u[0], &d[j0], r, n)
+			return
+		case 8:
+			dot8AVX2(&acc[0], &u[0], &d[j0], r, n)
+			return
+		}
+	}
+	clear(acc)
+	for p := 0; p < r; p++ {
+		a := u[p]
+		row := d[p*n+j0 : p*n+j0+len(acc)]
+		for j := range acc {
+			acc[j] += a * row[j]
+		}
+	}
+}
+
+// addScaledF32 sets dst = w + s·acc (w nil: s·acc), prefetching the next row's tile (pf bytes on).
+func addScaledF32(dst, w, acc []float32, s float32, pf int) {
+	k := 0
+	if hasAVX2 && len(acc) >= 8 {
+		k = len(acc) &^ 7
+		var wp *float32
+		if w != nil {
+			wp = &w[0]
+		}
+		addScaledF32AVX2(&dst[0], wp, &acc[0], k, s, pf)
+	}
+	for j := k; j < len(acc); j++ {
+		v := s * acc[j]
+		if w != nil {
+			v = w[j] + v
+		}
+		dst[j] = v
+	}
+}
+
+// addScaledF16 sets dst = f16(f32(w) + s·acc), prefetching the next row's tile (pf bytes on).
+func addScaledF16(dst, w []uint16, acc []float32, s float32, pf int) {
+	k := 0
+	if hasAVX2 && len(acc) >= 8 {
+		k = len(acc) &^ 7
+		addScaledF16AVX2(&dst[0], &w[0], &acc[0], k, s, pf)
+	}
+	for j := k; j < len(acc); j++ {
+		dst[j] = tensor.F32ToF16(tensor.F16ToF32(w[j]) + s*acc[j])
+	}
+}
+
+// f16ToF32 converts IEEE half bits to float32.
+func f16ToF32(dst []float32, src []uint16) {
+	k := 0
+	if hasAVX2 && len(src) >= 8 {
+		k = len(src) &^ 7
+		f16ToF32AVX2(&dst[0], &src[0], k)
+	}
+	for j := k; j < len(src); j++ {
+		dst[j] = tensor.F16ToF32(src[j])
+	}
+}
+
+// f32ToF16 converts float32 to IEEE half bits (round to nearest even).
+func f32ToF16(dst []uint16, src []float32) {
+	k := 0
+	if hasAVX2 && len(src) >= 8 {
+		k = len(src) &^ 7
+		f32ToF16AVX2(&dst[0], &src[0], k)
+	}
+	for j := k; j < len(src); j++ {
+		dst[j] = tensor.F32ToF16(src[j])
+	}
+}

@@ -1,0 +1,44 @@
+package models
+
+//go:noescape
+func cpuid(eaxArg, ecxArg uint32) (eax, ebx, ecx, edx uint32)
+
+func xgetbv0() (eax uint32)
+
+//go:noescape
+func dot64AVX2(acc, u, d *float32, r, ldd int)
+
+//go:noescape
+func dot8AVX2(acc, u, d *float32, r, ldd int)
+
+//go:noescape
+func addScaledF32AVX2(dst, w, acc *float32, n int, s float32, pf int)
+
+//go:noescape
+func addScaledF16AVX2(dst, w *uint16, acc *float32, n int, s float32, pf int)
+
+//go:noescape
+func f16ToF32AVX2(dst *float32, src *uint16, n int)
+
+//go:noescape
+func f32ToF16AVX2(dst *uint16, src *float32, n int)
+
+// hasAVX2 reports AVX2 + FMA + F16C with the OS saving YMM state (the merge kernels' needs).
+var hasAVX2 = detectAVX2()
+
+func detectAVX2() bool {
+	maxID, _, _, _ := cpuid(0, 0)
+	if maxID < 7 {
+		return false
+	}
+	_, _, c1, _ := cpuid(1, 0)
+	const fma, osxsave, f16c = 1 << 12, 1 << 27, 1 << 29
+	if c1&fma == 0 || c1&osxsave == 0 || c1&f16c == 0 {
+		return false
+	}
+	if xgetbv0()&6 != 6 { // XMM and YMM state enabled
+		return false
+	}
+	_, b7, _, _ := cpuid(7, 0)
+	return b7&(1<<5) != 0
+}

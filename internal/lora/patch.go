@@ -2,9 +2,8 @@ package lora
 
 import (
 	"fmt"
-	"runtime"
-	"sync"
 
+	"github.com/comfygo/comfygo/internal/models"
 	"github.com/comfygo/comfygo/internal/tensor"
 )
 
@@ -30,8 +29,11 @@ func (l *LoRA) Delta(shape []int) (*tensor.Tensor, error) {
 	if out*in != tensor.Numel(shape) {
 		return nil, fmt.Errorf("lora: delta [%d,%d] does not fit weight %v", out, in, shape)
 	}
-	d := matmul(l.Up.Data, l.Down.Data, out, r, in)
-	scaleInPlace(d, float32(l.Scale))
+	if len(l.Up.Data) != out*r || len(l.Down.Data) != r*in {
+		return nil, fmt.Errorf("lora: up %v / down %v hold %d / %d values", l.Up.Shape, l.Down.Shape, len(l.Up.Data), len(l.Down.Data))
+	}
+	d := make([]float32, out*in)
+	models.AddLowRankF32(d, nil, l.Up.Data, l.Down.Data, out, r, in, float32(l.Scale))
 	return tensor.FromData(d, shape...), nil
 }
 
@@ -249,62 +251,5 @@ func scaleInPlace(d []float32, s float32) {
 	}
 }
 
-// matmul returns A[m,k]·B[k,n] (row-major), parallel over row blocks, in axpy form so the
-// inner loop streams contiguous rows of B and C.
-func matmul(a, b []float32, m, k, n int) []float32 {
-	c := make([]float32, m*n)
-	workers := runtime.GOMAXPROCS(0)
-	if m*n*k < 1<<16 || workers < 2 {
-		matmulRows(a, b, c, 0, m, k, n)
-		return c
-	}
-	if workers > m {
-		workers = m
-	}
-	var wg sync.WaitGroup
-	chunk := (m + workers - 1) / workers
-	for w := 0; w < workers; w++ {
-		lo, hi := w*chunk, min((w+1)*chunk, m)
-		if lo >= hi {
-			break
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			matmulRows(a, b, c, lo, hi, k, n)
-		}()
-	}
-	wg.Wait()
-	return c
-}
-
-func matmulRows(a, b, c []float32, lo, hi, k, n int) {
-	const nb = 1024 // column block: a C row block and 4 B row blocks stay in cache
-	for j0 := 0; j0 < n; j0 += nb {
-		j1 := min(j0+nb, n)
-		w := j1 - j0
-		for i := lo; i < hi; i++ {
-			crow := c[i*n+j0 : i*n+j1]
-			arow := a[i*k : (i+1)*k]
-			p := 0
-			// four rank terms per pass: one load/store of C per four multiply-adds
-			for ; p+4 <= k; p += 4 {
-				a0, a1, a2, a3 := arow[p], arow[p+1], arow[p+2], arow[p+3]
-				b0 := b[p*n+j0 : p*n+j0+w]
-				b1 := b[(p+1)*n+j0 : (p+1)*n+j0+w]
-				b2 := b[(p+2)*n+j0 : (p+2)*n+j0+w]
-				b3 := b[(p+3)*n+j0 : (p+3)*n+j0+w]
-				for j := range crow {
-					crow[j] += a0*b0[j] + a1*b1[j] + a2*b2[j] + a3*b3[j]
-				}
-			}
-			for ; p < k; p++ {
-				av := arow[p]
-				brow := b[p*n+j0 : p*n+j0+w]
-				for j := range crow {
-					crow[j] += av * brow[j]
-				}
-			}
-		}
-	}
-}
+// matmul returns A[m,k]·B[k,n] (row-major) on the models package's tiled merge kernel.
+func matmul(a, b []float32, m, k, n int) []float32 { return models.MatMulF32(a, b, m, k, n) }

@@ -67,7 +67,13 @@ func lowRankTiles(u, d []float32, m, r, n int, emit func(o int, acc []float32)) 
 	}
 	var next atomic.Int64
 	work := func() {
-		var buf [lrTile]float32
+		var buf, buf2 [lrTile]float32
+		// D's 64-column tile packed contiguously: rows of D a power-of-two multiple apart
+		// would share a few L1 sets and evict each other.
+		var pack []float32
+		if n >= lrTile {
+			pack = make([]float32, r*lrTile)
+		}
 		for {
 			b := int(next.Add(1)) - 1
 			if b >= blocks {
@@ -76,8 +82,19 @@ func lowRankTiles(u, d []float32, m, r, n int, emit func(o int, acc []float32)) 
 			lo, hi := b*lrRowBlock, min((b+1)*lrRowBlock, m)
 			j0 := 0
 			for ; j0+lrTile <= n; j0 += lrTile {
-				for i := lo; i < hi; i++ {
-					dotTile(buf[:], u[i*r:(i+1)*r], d, j0, r, n)
+				for p := 0; p < r; p++ {
+					copy(pack[p*lrTile:(p+1)*lrTile], d[p*n+j0:])
+				}
+				i := lo
+				if hasAVX512 && r > 0 {
+					for ; i+2 <= hi; i += 2 {
+						dot64x2AVX512(&buf[0], &buf2[0], &u[i*r], &u[(i+1)*r], &pack[0], r, lrTile)
+						emit(i*n+j0, buf[:])
+						emit((i+1)*n+j0, buf2[:])
+					}
+				}
+				for ; i < hi; i++ {
+					dotTile(buf[:], u[i*r:(i+1)*r], pack, 0, r, lrTile)
 					emit(i*n+j0, buf[:])
 				}
 			}

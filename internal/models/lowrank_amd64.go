@@ -9,6 +9,9 @@ func xgetbv0() (eax uint32)
 func dot64AVX2(acc, u, d *float32, r, ldd int)
 
 //go:noescape
+func dot64x2AVX512(acc0, acc1, u0, u1, d *float32, r, ldd int)
+
+//go:noescape
 func dot8AVX2(acc, u, d *float32, r, ldd int)
 
 //go:noescape
@@ -22,6 +25,15 @@ func f16ToF32AVX2(dst *float32, src *uint16, n int)
 
 //go:noescape
 func f32ToF16AVX2(dst *uint16, src *float32, n int)
+
+// hasAVX512 reports AVX-512F+VL with the OS saving the ZMM/opmask state (two-row kernel).
+var hasAVX512 = hasAVX2 && detectAVX512()
+
+func detectAVX512() bool {
+	_, b7, _, _ := cpuid(7, 0)
+	const f, vl = 1 << 16, 1 << 31
+	return b7&f != 0 && b7&vl != 0 && xgetbv0()&0xe6 == 0xe6
+}
 
 // hasAVX2 reports AVX2 + FMA + F16C with the OS saving YMM state (the merge kernels' needs).
 var hasAVX2 = detectAVX2()

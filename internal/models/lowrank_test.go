@@ -16,8 +16,18 @@ func randSlice(rng *rand.Rand, n int) []float32 {
 	return out
 }
 
-// TestAddLowRank checks the tiled kernels (and their tails) against a float64 reference.
+// TestAddLowRank checks the tiled kernels (and their tails) against a float64 reference, on
+// every kernel set this CPU has (AVX-512 two-row, AVX2, pure Go).
 func TestAddLowRank(t *testing.T) {
+	avx2, avx512 := hasAVX2, hasAVX512
+	defer func() { hasAVX2, hasAVX512 = avx2, avx512 }()
+	for _, mode := range []struct{ avx2, avx512 bool }{{avx2, avx512}, {avx2, false}, {false, false}} {
+		hasAVX2, hasAVX512 = mode.avx2, mode.avx512
+		testAddLowRank(t)
+	}
+}
+
+func testAddLowRank(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, c := range []struct{ m, r, n int }{
 		{1, 1, 1}, {3, 0, 5}, {5, 3, 13}, {7, 4, 64}, {33, 8, 72}, {70, 64, 130}, {40, 16, 2880 + 5},

@@ -65,15 +65,18 @@ func lowRankTiles(u, d []float32, m, r, n int, emit func(o int, acc []float32)) 
 	if int64(m)*int64(n)*int64(max(r, 1)) < 1<<18 {
 		workers = 1
 	}
+	// D's 64-column tiles packed contiguously ([n/64][r][64]): rows of D a power-of-two
+	// multiple apart would share a few L1 sets and evict each other.
+	tiles := n / lrTile
+	packed := make([]float32, tiles*r*lrTile)
+	for t := range tiles {
+		for p := 0; p < r; p++ {
+			copy(packed[(t*r+p)*lrTile:(t*r+p+1)*lrTile], d[p*n+t*lrTile:])
+		}
+	}
 	var next atomic.Int64
 	work := func() {
 		var buf, buf2 [lrTile]float32
-		// D's 64-column tile packed contiguously: rows of D a power-of-two multiple apart
-		// would share a few L1 sets and evict each other.
-		var pack []float32
-		if n >= lrTile {
-			pack = make([]float32, r*lrTile)
-		}
 		for {
 			b := int(next.Add(1)) - 1
 			if b >= blocks {
@@ -82,9 +85,7 @@ func lowRankTiles(u, d []float32, m, r, n int, emit func(o int, acc []float32)) 
 			lo, hi := b*lrRowBlock, min((b+1)*lrRowBlock, m)
 			j0 := 0
 			for ; j0+lrTile <= n; j0 += lrTile {
-				for p := 0; p < r; p++ {
-					copy(pack[p*lrTile:(p+1)*lrTile], d[p*n+j0:])
-				}
+				pack := packed[j0*r : (j0+lrTile)*r]
 				i := lo
 				if hasAVX512 && r > 0 {
 					for ; i+2 <= hi; i += 2 {

@@ -132,7 +132,7 @@ func (m *Manager) mergedFor(ctx context.Context, f *ckptFile, p Patches, pkey st
 // writeMerged writes W + Σ strength·delta for every key into path (checkpoint dtypes kept).
 // The file is scratch: no fsync, no atomic rename. A single low-rank patch on an fp16 weight
 // (the LoRA case) is merged tile by tile straight from the mapped checkpoint into fp16; other
-// cases go through one fp32 copy of the weight. A writer goroutine overlaps the file writes
+// cases go through one fp32 copy of the weight. Writer goroutines overlap the file writes
 // with the next weight's merge.
 func (m *Manager) writeMerged(ctx context.Context, f *safetensors.File, keys []string, p Patches, path string) (err error) {
 	raws := make([]safetensors.RawTensor, 0, len(keys))
@@ -170,46 +170,55 @@ func (m *Manager) writeMerged(ctx context.Context, f *safetensors.File, keys []s
 	if _, err := out.Write(hdr); err != nil {
 		return err
 	}
-	// Two merge buffers: one being filled while the writer drains the other.
-	type chunk struct {
+	// Merge buffers cycle between the merging loop and two writer goroutines (copying into the
+	// page cache costs about as much CPU as the merge itself, so it runs on both cores too).
+	type job struct {
 		b    []byte
+		off  int64
 		pool bool
 	}
-	writes := make(chan chunk, 1)
-	free := make(chan []byte, 2)
-	free <- nil
-	free <- nil
-	werr := make(chan error, 1)
-	go func() {
-		var e error
-		for c := range writes {
-			if e == nil {
-				_, e = out.Write(c.b)
+	const writers, buffers = 2, 3
+	writes := make(chan job, 1)
+	free := make(chan []byte, buffers)
+	for range buffers {
+		free <- nil
+	}
+	werr := make(chan error, writers)
+	for range writers {
+		go func() {
+			var e error
+			for j := range writes {
+				if e == nil {
+					_, e = out.WriteAt(j.b, j.off)
+				}
+				if j.pool {
+					free <- j.b
+				}
 			}
-			if c.pool {
-				free <- c.b
-			}
-		}
-		werr <- e
-	}()
+			werr <- e
+		}()
+	}
 	start := time.Now()
 	var compute time.Duration
 	merged := 0
+	off := int64(len(hdr))
 	err = func() error {
 		for _, t := range ordered {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
+			n := t.DType.Size() * tensor.Numel(t.Shape)
+			at := off
+			off += int64(n)
 			if len(p[t.Name]) == 0 {
 				b, err := f.Bytes(t.Name)
 				if err != nil {
 					return err
 				}
-				writes <- chunk{b: b}
+				writes <- job{b: b, off: at}
 				continue
 			}
 			buf := <-free
-			n := t.DType.Size() * tensor.Numel(t.Shape)
 			if cap(buf) < n {
 				buf = make([]byte, n)
 			}
@@ -222,13 +231,15 @@ func (m *Manager) writeMerged(ctx context.Context, f *safetensors.File, keys []s
 				free <- buf
 				return fmt.Errorf("%s: %w", t.Name, err)
 			}
-			writes <- chunk{b: buf, pool: true}
+			writes <- job{b: buf, off: at, pool: true}
 		}
 		return nil
 	}()
 	close(writes)
-	if e := <-werr; err == nil {
-		err = e
+	for range writers {
+		if e := <-werr; err == nil {
+			err = e
+		}
 	}
 	if err == nil {
 		m.log.Debug("merged patched weights", "weights", merged, "file", path, "took", time.Since(start), "compute", compute)

@@ -12,7 +12,8 @@ import (
 // Merge kernels for low-rank patches: W + s·(U·D) computed tile by tile (one output row × 64
 // columns at a time, the rank loop in eight AVX2 FMA accumulators on amd64), the result written
 // straight into the destination dtype. Rows are handed out in blocks to GOMAXPROCS goroutines;
-// within a block the column tiles run outermost so a 64×64 tile of D stays in L1.
+// within a block the column tiles run outermost so a packed 64×64 tile of D stays in L1, and
+// the block's products are then added to W in one contiguous stream.
 
 const (
 	lrTile     = 64 // columns per kernel call
@@ -28,7 +29,7 @@ func AddLowRankF32(dst, w, u, d []float32, m, r, n int, s float32) {
 		if w != nil {
 			wp = w[o : o+len(acc)]
 		}
-		addScaledF32(dst[o:o+len(acc)], wp, acc, s, 4*n)
+		addScaledF32(dst[o:o+len(acc)], wp, acc, s, 512)
 	})
 }
 
@@ -37,7 +38,7 @@ func AddLowRankF32(dst, w, u, d []float32, m, r, n int, s float32) {
 func AddLowRankF16(dst, w []uint16, u, d []float32, m, r, n int, s float32) {
 	checkLowRank(len(dst), len(w) == m*n, len(u), len(d), m, r, n)
 	lowRankTiles(u, d, m, r, n, func(o int, acc []float32) {
-		addScaledF16(dst[o:o+len(acc)], w[o:o+len(acc)], acc, s, 2*n)
+		addScaledF16(dst[o:o+len(acc)], w[o:o+len(acc)], acc, s, 512)
 	})
 }
 
@@ -54,13 +55,16 @@ func checkLowRank(dst int, wOK bool, u, d, m, r, n int) {
 	}
 }
 
-// lowRankTiles calls emit(offset, acc) with acc = (u·d)[i, j0:j0+len(acc)] and offset i·n+j0
-// for every tile of the [m,n] product, from several goroutines (each tile exactly once).
+// lowRankTiles calls emit(offset, acc) with acc = (u·d)[i0:i1, :] flattened and offset i0·n,
+// for row blocks covering the [m,n] product, from several goroutines (each row exactly once).
+// The products of a block are formed tile by tile into a scratch buffer so that emit (adding W,
+// converting) streams whole contiguous rows.
 func lowRankTiles(u, d []float32, m, r, n int, emit func(o int, acc []float32)) {
 	if m == 0 || n == 0 {
 		return
 	}
-	blocks := (m + lrRowBlock - 1) / lrRowBlock
+	rowBlock := max(2, min(lrRowBlock, (1<<17)/n)) // scratch ≤ 512 KiB (L2) when n allows
+	blocks := (m + rowBlock - 1) / rowBlock
 	workers := min(runtime.GOMAXPROCS(0), blocks)
 	if int64(m)*int64(n)*int64(max(r, 1)) < 1<<18 {
 		workers = 1
@@ -76,36 +80,35 @@ func lowRankTiles(u, d []float32, m, r, n int, emit func(o int, acc []float32)) 
 	}
 	var next atomic.Int64
 	work := func() {
-		var buf, buf2 [lrTile]float32
+		acc := make([]float32, rowBlock*n)
 		for {
 			b := int(next.Add(1)) - 1
 			if b >= blocks {
 				return
 			}
-			lo, hi := b*lrRowBlock, min((b+1)*lrRowBlock, m)
+			lo, hi := b*rowBlock, min((b+1)*rowBlock, m)
 			j0 := 0
 			for ; j0+lrTile <= n; j0 += lrTile {
 				pack := packed[j0*r : (j0+lrTile)*r]
 				i := lo
 				if hasAVX512 && r > 0 {
 					for ; i+2 <= hi; i += 2 {
-						dot64x2AVX512(&buf[0], &buf2[0], &u[i*r], &u[(i+1)*r], &pack[0], r, lrTile)
-						emit(i*n+j0, buf[:])
-						emit((i+1)*n+j0, buf2[:])
+						a0 := acc[(i-lo)*n+j0 : (i-lo)*n+j0+lrTile]
+						a1 := acc[(i+1-lo)*n+j0 : (i+1-lo)*n+j0+lrTile]
+						dot64x2AVX512(&a0[0], &a1[0], &u[i*r], &u[(i+1)*r], &pack[0], r, lrTile)
 					}
 				}
 				for ; i < hi; i++ {
-					dotTile(buf[:], u[i*r:(i+1)*r], pack, 0, r, lrTile)
-					emit(i*n+j0, buf[:])
+					dotTile(acc[(i-lo)*n+j0:(i-lo)*n+j0+lrTile], u[i*r:(i+1)*r], pack, 0, r, lrTile)
 				}
 			}
 			for ; j0 < n; j0 += 8 {
 				w := min(8, n-j0)
 				for i := lo; i < hi; i++ {
-					dotTile(buf[:w], u[i*r:(i+1)*r], d, j0, r, n)
-					emit(i*n+j0, buf[:w])
+					dotTile(acc[(i-lo)*n+j0:(i-lo)*n+j0+w], u[i*r:(i+1)*r], d, j0, r, n)
 				}
 			}
+			emit(lo*n, acc[:(hi-lo)*n])
 		}
 	}
 	if workers <= 1 {
@@ -150,7 +153,7 @@ func dotTile(acc, u, d []float32, j0, r, n int) {
 	}
 }
 
-// addScaledF32 sets dst = w + s·acc (w nil: s·acc), prefetching the next row's tile (pf bytes on).
+// addScaledF32 sets dst = w + s·acc (w nil: s·acc), prefetching pf bytes ahead.
 func addScaledF32(dst, w, acc []float32, s float32, pf int) {
 	k := 0
 	if hasAVX2 && len(acc) >= 8 {
@@ -170,7 +173,7 @@ func addScaledF32(dst, w, acc []float32, s float32, pf int) {
 	}
 }
 
-// addScaledF16 sets dst = f16(f32(w) + s·acc), prefetching the next row's tile (pf bytes on).
+// addScaledF16 sets dst = f16(f32(w) + s·acc), prefetching pf bytes ahead.
 func addScaledF16(dst, w []uint16, acc []float32, s float32, pf int) {
 	k := 0
 	if hasAVX2 && len(acc) >= 8 {

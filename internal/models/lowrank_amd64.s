@@ -93,7 +93,7 @@ done8:
 
 // func addScaledF32AVX2(dst, w, acc *float32, n int, s float32, pf int)
 // dst[i] = w[i] + s·acc[i] (w nil: s·acc[i]); n is a multiple of 8. The cache lines pf bytes
-// after dst and w (the next row's tile) are prefetched.
+// ahead of dst and w are prefetched.
 TEXT ·addScaledF32AVX2(SB), NOSPLIT, $0-48
 	MOVQ dst+0(FP), DI
 	MOVQ w+8(FP), SI
@@ -134,7 +134,7 @@ doneF32:
 
 // func addScaledF16AVX2(dst, w *uint16, acc *float32, n int, s float32, pf int)
 // dst[i] = f16(f32(w[i]) + s·acc[i]) (round to nearest even); n is a multiple of 8. The cache
-// lines pf bytes after dst and w are prefetched.
+// lines pf bytes ahead of dst and w are prefetched.
 TEXT ·addScaledF16AVX2(SB), NOSPLIT, $0-48
 	MOVQ dst+0(FP), DI
 	MOVQ w+8(FP), SI

@@ -37,9 +37,9 @@ type Patch interface {
 }
 
 // LowRank is optionally implemented by a Patch that is a plain low-rank product,
-// Delta = Scale·reshape(Up·Down) with Up [out,r(,1,1)] and Down [r,in(,kh,kw)]. The UNet merges
-// such patches inside the ONNX graph (ORT folds them at session creation), which keeps only the
-// small factors in the model proto.
+// Delta = Scale·reshape(Up·Down) with Up [out,r(,1,1)] and Down [r,in(,kh,kw)]. The Manager
+// merges such patches from the factors with a tiled kernel (AddLowRankF16/F32) straight into
+// the weight's dtype, without forming the full-size delta.
 type LowRank interface {
 	Factors() (up, down *tensor.Tensor, scale float64)
 }

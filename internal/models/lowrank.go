@@ -10,7 +10,8 @@ import (
 )
 
 // Merge kernels for low-rank patches: W + s·(U·D) computed tile by tile (one output row × 64
-// columns at a time, the rank loop in eight AVX2 FMA accumulators on amd64), the result written
+// columns at a time, the rank loop in eight AVX/FMA3 accumulators on amd64, or two rows in
+// sixteen with AVX-512VL; pure Go elsewhere), the result written
 // straight into the destination dtype. Rows are handed out in blocks to GOMAXPROCS goroutines;
 // within a block the column tiles run outermost so a packed 64×64 tile of D stays in L1, and
 // the block's products are then added to W in one contiguous stream.
@@ -133,7 +134,7 @@ func dotTile(acc, u, d []float32, j0, r, n int) {
 		return
 	}
 	_ = d[(r-1)*n+j0+len(acc)-1] // bounds for the assembly
-	if hasAVX2 {
+	if hasFMA {
 		switch len(acc) {
 		case lrTile:
 			dot64AVX2(&acc[0], &u[0], &d[j0], r, n)
@@ -156,7 +157,7 @@ func dotTile(acc, u, d []float32, j0, r, n int) {
 // addScaledF32 sets dst = w + s·acc (w nil: s·acc), prefetching pf bytes ahead.
 func addScaledF32(dst, w, acc []float32, s float32, pf int) {
 	k := 0
-	if hasAVX2 && len(acc) >= 8 {
+	if hasFMA && len(acc) >= 8 {
 		k = len(acc) &^ 7
 		var wp *float32
 		if w != nil {
@@ -176,7 +177,7 @@ func addScaledF32(dst, w, acc []float32, s float32, pf int) {
 // addScaledF16 sets dst = f16(f32(w) + s·acc), prefetching pf bytes ahead.
 func addScaledF16(dst, w []uint16, acc []float32, s float32, pf int) {
 	k := 0
-	if hasAVX2 && len(acc) >= 8 {
+	if hasFMA && len(acc) >= 8 {
 		k = len(acc) &^ 7
 		addScaledF16AVX2(&dst[0], &w[0], &acc[0], k, s, pf)
 	}
@@ -188,7 +189,7 @@ func addScaledF16(dst, w []uint16, acc []float32, s float32, pf int) {
 // f16ToF32 converts IEEE half bits to float32.
 func f16ToF32(dst []float32, src []uint16) {
 	k := 0
-	if hasAVX2 && len(src) >= 8 {
+	if hasFMA && len(src) >= 8 {
 		k = len(src) &^ 7
 		f16ToF32AVX2(&dst[0], &src[0], k)
 	}
@@ -200,7 +201,7 @@ func f16ToF32(dst []float32, src []uint16) {
 // f32ToF16 converts float32 to IEEE half bits (round to nearest even).
 func f32ToF16(dst []uint16, src []float32) {
 	k := 0
-	if hasAVX2 && len(src) >= 8 {
+	if hasFMA && len(src) >= 8 {
 		k = len(src) &^ 7
 		f32ToF16AVX2(&dst[0], &src[0], k)
 	}

@@ -27,30 +27,30 @@ func f16ToF32AVX2(dst *float32, src *uint16, n int)
 func f32ToF16AVX2(dst *uint16, src *float32, n int)
 
 // hasAVX512 reports AVX-512F+VL with the OS saving the ZMM/opmask state (two-row kernel).
-var hasAVX512 = hasAVX2 && detectAVX512()
+var hasAVX512 = hasFMA && detectAVX512()
 
 func detectAVX512() bool {
+	if maxID, _, _, _ := cpuid(0, 0); maxID < 7 {
+		return false
+	}
 	_, b7, _, _ := cpuid(7, 0)
 	const f, vl = 1 << 16, 1 << 31
 	return b7&f != 0 && b7&vl != 0 && xgetbv0()&0xe6 == 0xe6
 }
 
-// hasAVX2 reports AVX2 + FMA + F16C with the OS saving YMM state (the merge kernels' needs).
-var hasAVX2 = detectAVX2()
+// hasFMA reports AVX + FMA3 + F16C with the OS saving YMM state: all the "AVX2" kernels use
+// (no AVX2 integer instructions), so CPUs or VMs that hide the AVX2 flag still get them.
+var hasFMA = detectFMA()
 
-func detectAVX2() bool {
+func detectFMA() bool {
 	maxID, _, _, _ := cpuid(0, 0)
-	if maxID < 7 {
+	if maxID < 1 {
 		return false
 	}
 	_, _, c1, _ := cpuid(1, 0)
-	const fma, osxsave, f16c = 1 << 12, 1 << 27, 1 << 29
-	if c1&fma == 0 || c1&osxsave == 0 || c1&f16c == 0 {
+	const fma, osxsave, avx, f16c = 1 << 12, 1 << 27, 1 << 28, 1 << 29
+	if c1&fma == 0 || c1&osxsave == 0 || c1&avx == 0 || c1&f16c == 0 {
 		return false
 	}
-	if xgetbv0()&6 != 6 { // XMM and YMM state enabled
-		return false
-	}
-	_, b7, _, _ := cpuid(7, 0)
-	return b7&(1<<5) != 0
+	return xgetbv0()&6 == 6 // XMM and YMM state enabled
 }

@@ -4,7 +4,7 @@ package models
 
 // The kernels' pure-Go paths (vars so tests can flip them on every arch).
 var (
-	hasAVX2   = false
+	hasFMA    = false
 	hasAVX512 = false
 )
 

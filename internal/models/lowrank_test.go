@@ -19,10 +19,10 @@ func randSlice(rng *rand.Rand, n int) []float32 {
 // TestAddLowRank checks the tiled kernels (and their tails) against a float64 reference, on
 // every kernel set this CPU has (AVX-512 two-row, AVX2, pure Go).
 func TestAddLowRank(t *testing.T) {
-	avx2, avx512 := hasAVX2, hasAVX512
-	defer func() { hasAVX2, hasAVX512 = avx2, avx512 }()
+	avx2, avx512 := hasFMA, hasAVX512
+	defer func() { hasFMA, hasAVX512 = avx2, avx512 }()
 	for _, mode := range []struct{ avx2, avx512 bool }{{avx2, avx512}, {avx2, false}, {false, false}} {
-		hasAVX2, hasAVX512 = mode.avx2, mode.avx512
+		hasFMA, hasAVX512 = mode.avx2, mode.avx512
 		testAddLowRank(t)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/comfygo/comfygo/internal/onnx"
 	"github.com/comfygo/comfygo/internal/safetensors"
 	"github.com/comfygo/comfygo/internal/tensor"
 )
@@ -224,7 +225,7 @@ func (m *Manager) writeMerged(ctx context.Context, f *safetensors.File, keys []s
 			}
 			buf = buf[:n]
 			tm := time.Now()
-			err := mergeInto(buf, f, t, p[t.Name])
+			err := m.mergeInto(ctx, buf, f, t, p[t.Name])
 			compute += time.Since(tm)
 			merged++
 			if err != nil {
@@ -248,7 +249,9 @@ func (m *Manager) writeMerged(ctx context.Context, f *safetensors.File, keys []s
 }
 
 // mergeInto writes W + Σ strength·delta of tensor t into dst (t's dtype, len = its bytes).
-func mergeInto(dst []byte, f *safetensors.File, t safetensors.RawTensor, wps []WeightPatch) error {
+// Low-rank products run on the vector kernels where the CPU has them (amd64 with FMA3/F16C),
+// else on ONNX Runtime's MatMul (NEON etc.), which beats the portable Go loop.
+func (m *Manager) mergeInto(ctx context.Context, dst []byte, f *safetensors.File, t safetensors.RawTensor, wps []WeightPatch) error {
 	src, err := f.Bytes(t.Name)
 	if err != nil {
 		return err
@@ -262,7 +265,8 @@ func mergeInto(dst []byte, f *safetensors.File, t safetensors.RawTensor, wps []W
 			active = append(active, wp)
 		}
 	}
-	if len(active) == 1 && t.DType == safetensors.F16 && aligned(src, 2) && aligned(dst, 2) {
+	useORT := !hasFMA && m.factory != nil
+	if len(active) == 1 && !useORT && t.DType == safetensors.F16 && aligned(src, 2) && aligned(dst, 2) {
 		if up, down, s, out, r, in, ok := lowRankOf(active[0], t.Shape); ok {
 			AddLowRankF16(u16(dst), u16(src), up, down, out, r, in, s)
 			return nil
@@ -276,7 +280,21 @@ func mergeInto(dst []byte, f *safetensors.File, t safetensors.RawTensor, wps []W
 	}
 	for _, wp := range active {
 		if up, down, s, out, r, in, ok := lowRankOf(wp, t.Shape); ok {
-			AddLowRankF32(x, x, up, down, out, r, in, s)
+			if !useORT {
+				AddLowRankF32(x, x, up, down, out, r, in, s)
+				continue
+			}
+			res, err := m.runMerge(ctx, map[string]*tensor.Tensor{
+				"w": tensor.FromData(x, out, in), "u": tensor.FromData(up, out, r),
+				"d": tensor.FromData(down, r, in), "s": tensor.FromData([]float32{s}, 1),
+			})
+			if err != nil {
+				return fmt.Errorf("%s: %w", wp.Source, err)
+			}
+			if len(res.Data) != len(x) {
+				return fmt.Errorf("%s: merge returned %d values for %d", wp.Source, len(res.Data), len(x))
+			}
+			copy(x, res.Data)
 			continue
 		}
 		d, err := wp.Patch.Delta(t.Shape)
@@ -344,12 +362,41 @@ func u16(b []byte) []uint16 {
 	return unsafe.Slice((*uint16)(unsafe.Pointer(unsafe.SliceData(b))), len(b)/2)
 }
 
+// runMerge evaluates w + s·(u·d) with a shape-generic ORT session (built once).
+func (m *Manager) runMerge(ctx context.Context, in map[string]*tensor.Tensor) (*tensor.Tensor, error) {
+	m.mergeSessOnce.Do(func() {
+		g := onnx.NewGraph("lora_merge")
+		w := g.Input("w", onnx.Float, onnx.Dim("out"), onnx.Dim("in"))
+		u := g.Input("u", onnx.Float, onnx.Dim("out"), onnx.Dim("rank"))
+		d := g.Input("d", onnx.Float, onnx.Dim("rank"), onnx.Dim("in"))
+		s := g.Input("s", onnx.Float, 1)
+		g.Output(g.Op1("Add", nil, w, g.Op1("Mul", nil, g.Op1("MatMul", nil, u, d), s)), "out")
+		model, err := g.Model()
+		if err == nil {
+			m.mergeSess, err = m.factory.NewSession(model)
+		}
+		m.mergeErr = err
+	})
+	if m.mergeErr != nil {
+		return nil, m.mergeErr
+	}
+	out, err := m.mergeSess.Run(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	return out["out"], nil
+}
+
 // mergeState is embedded in Manager.
 type mergeState struct {
 	mergeMu     sync.Mutex
 	merged      map[string]*mergedWeights
 	mergedOrder []string
 	work        string
+
+	mergeSessOnce sync.Once
+	mergeSess     Session // ORT merge session, used without the vector kernels only
+	mergeErr      error
 }
 
 func (m *Manager) closeMerged() {
@@ -358,6 +405,9 @@ func (m *Manager) closeMerged() {
 	for k, mw := range m.merged {
 		mw.close()
 		delete(m.merged, k)
+	}
+	if m.mergeSess != nil {
+		m.mergeSess.Close()
 	}
 	if m.work != "" {
 		os.RemoveAll(m.work)

@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"math"
 	"path/filepath"
@@ -13,7 +14,8 @@ import (
 
 // TestWriteMerged checks the merged-weights file against a float64 reference for every dtype
 // and patch mix: one low-rank patch (the fused fp16 kernel path), low-rank + dense + zero
-// strength on one weight (the fp32 path), conv-shaped factors, and an unpatched passthrough.
+// strength on one weight (the fp32 path), conv-shaped factors, and an unpatched passthrough;
+// also with the low-rank products on ORT (the path of CPUs without the vector kernels).
 func TestWriteMerged(t *testing.T) {
 	m := &Manager{log: slog.Default()}
 	w1 := randTensor(11, 70, 130)      // linear, odd sizes: kernel tails
@@ -43,8 +45,24 @@ func TestWriteMerged(t *testing.T) {
 		}
 		want[k] = ref
 	}
-	for _, dt := range []safetensors.DType{safetensors.F16, safetensors.F32, safetensors.BF16} {
-		t.Run(string(dt), func(t *testing.T) {
+	fma := hasFMA
+	defer func() { hasFMA = fma }()
+	for _, c := range []struct {
+		dt  safetensors.DType
+		ort bool // no vector kernels: low-rank products on ORT
+	}{{safetensors.F16, false}, {safetensors.F32, false}, {safetensors.BF16, false}, {safetensors.F16, true}} {
+		dt := c.dt
+		hasFMA = fma && !c.ort
+		t.Run(fmt.Sprintf("%s/ort=%v", dt, c.ort), func(t *testing.T) {
+			m := m
+			if c.ort {
+				m = testManager(t, ManagerOptions{})
+				defer func() {
+					if m.mergeSess == nil {
+						t.Error("low-rank merge did not go through ORT")
+					}
+				}()
+			}
 			dir := t.TempDir()
 			src := filepath.Join(dir, "ckpt.safetensors")
 			if err := safetensors.WriteFloat32(src, map[string]*tensor.Tensor{"w1": w1, "w2": w2, "w3": w3}, dt, nil); err != nil {

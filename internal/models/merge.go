@@ -350,11 +350,14 @@ func lowRankOf(wp WeightPatch, shape []int) (up, down []float32, s float32, out,
 	return u.Data, d.Data, float32(wp.Strength * scale), out, r, in, true
 }
 
+// aligned reports whether b can be viewed as n-byte little-endian words in place.
 func aligned(b []byte, n uintptr) bool {
-	return len(b) == 0 || uintptr(unsafe.Pointer(unsafe.SliceData(b)))%n == 0
+	return nativeLE && (len(b) == 0 || uintptr(unsafe.Pointer(unsafe.SliceData(b)))%n == 0)
 }
 
-// u16 views little-endian bytes as uint16 values (amd64/arm64 are little-endian).
+var nativeLE = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
+
+// u16 views little-endian bytes as uint16 values (callers check aligned first).
 func u16(b []byte) []uint16 {
 	if len(b) < 2 {
 		return nil

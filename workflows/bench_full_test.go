@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"image"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -46,7 +47,7 @@ func fullBenchData(b *testing.B) string {
 		}
 		dir = filepath.Join(root, "bench-data")
 	}
-	for _, p := range []string{filepath.Join(dir, "checkpoints", models.FullSD15File), filepath.Join(dir, "loras", models.FullLoRASD15File)} {
+	for _, p := range []string{filepath.Join(dir, models.FullSD15File), filepath.Join(dir, models.FullLoRASD15File)} {
 		if _, err := os.Stat(p); err != nil {
 			b.Skipf("%s missing: run `go run ./cmd/comfygo gen-full --dir bench-data --only sd15`", p)
 		}
@@ -162,7 +163,7 @@ func lcmPrompt(b *testing.B, width, height int, seed int64, cfg float64) *graph.
 	"3": {"class_type": "KSampler", "inputs": {"model": ["11", 0], "seed": %d, "steps": 4, "cfg": %g, "sampler_name": "lcm", "scheduler": "sgm_uniform", "positive": ["6", 0], "negative": ["7", 0], "latent_image": ["5", 0], "denoise": 1.0}},
 	"8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
 	"9": {"class_type": "SaveImage", "inputs": {"images": ["8", 0], "filename_prefix": "bench"}}
-}`, models.FullSD15File, models.FullLoRASD15File, width, height, seed, cfg)
+}`, path.Base(models.FullSD15File), path.Base(models.FullLoRASD15File), width, height, seed, cfg)
 	p, err := graph.ParsePrompt([]byte(src))
 	if err != nil {
 		b.Fatal(err)
@@ -224,6 +225,8 @@ func runTimed(b *testing.B, ex *executor.Executor, label string, p *graph.Prompt
 
 func secs(d time.Duration) string { return fmt.Sprintf("%.2f", d.Seconds()) }
 
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
 func (r runResult) log(b *testing.B) {
 	var parts []string
 	for _, cls := range []string{"CheckpointLoaderSimple", "LoraLoader", "ModelSamplingDiscrete", "CLIPTextEncode", "EmptyLatentImage", "KSampler", "VAEDecode", "SaveImage"} {
@@ -235,8 +238,8 @@ func (r runResult) log(b *testing.B) {
 	for i := range r.stepWall {
 		steps = append(steps, secs(r.stepWall[i])+"/"+secs(r.stepCPU[i]))
 	}
-	b.Logf("%s: load_avg=%s total=%ss wall/%ss cpu; nodes (wall/cpu s): %s; overhead=%ss wall/%ss cpu; ksampler steps (wall/cpu s, from node start): [%s]; executed=%v; peak_rss_mb=%d",
-		r.label, r.load, secs(r.wall), secs(r.cpu), strings.Join(parts, " "), secs(r.wall-r.nodesWall), secs(r.cpu-r.nodesCPU),
+	b.Logf("%s: load_avg=%s total=%ss wall/%ss cpu; nodes (wall/cpu s): %s; overhead=%.1fms wall/%.1fms cpu; ksampler steps (wall/cpu s, from node start): [%s]; executed=%v; peak_rss_mb=%d",
+		r.label, r.load, secs(r.wall), secs(r.cpu), strings.Join(parts, " "), ms(r.wall-r.nodesWall), ms(r.cpu-r.nodesCPU),
 		strings.Join(steps, " "), r.executed, maxRSSMB())
 }
 

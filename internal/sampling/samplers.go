@@ -153,6 +153,18 @@ func brownianNoise(x *tensor.Tensor, sigmas []float64, opt Options) func(float64
 	return bn.Noise
 }
 
+// step evaluates the denoiser at sigma and reports step i (x, denoised) to the callback.
+func step(ctx context.Context, model Denoiser, opt Options, i int, x *tensor.Tensor, sigma float64) (*tensor.Tensor, error) {
+	den, err := model(ctx, x, sigma)
+	if err != nil {
+		return nil, err
+	}
+	if err := callback(opt, i, x, den); err != nil {
+		return nil, err
+	}
+	return den, nil
+}
+
 func callback(opt Options, i int, x, d *tensor.Tensor) error {
 	if opt.Callback != nil {
 		return opt.Callback(i, x, d)
@@ -205,11 +217,8 @@ func ancestralStep(from, to, eta float64) (float64, float64) {
 
 func sampleEuler(ctx context.Context, model Denoiser, x *tensor.Tensor, s []float64, opt Options) (*tensor.Tensor, error) {
 	for i := 0; i < len(s)-1; i++ {
-		den, err := model(ctx, x, s[i])
+		den, err := step(ctx, model, opt, i, x, s[i])
 		if err != nil {
-			return nil, err
-		}
-		if err := callback(opt, i, x, den); err != nil {
 			return nil, err
 		}
 		d := toD(x, den, s[i])
@@ -221,14 +230,11 @@ func sampleEuler(ctx context.Context, model Denoiser, x *tensor.Tensor, s []floa
 func sampleEulerAncestral(ctx context.Context, model Denoiser, x *tensor.Tensor, s []float64, opt Options) (*tensor.Tensor, error) {
 	noise := ancestralNoise(x, opt)
 	for i := 0; i < len(s)-1; i++ {
-		den, err := model(ctx, x, s[i])
+		den, err := step(ctx, model, opt, i, x, s[i])
 		if err != nil {
 			return nil, err
 		}
 		down, up := ancestralStep(s[i], s[i+1], 1)
-		if err := callback(opt, i, x, den); err != nil {
-			return nil, err
-		}
 		if down == 0 {
 			x = den
 			continue
@@ -241,14 +247,11 @@ func sampleEulerAncestral(ctx context.Context, model Denoiser, x *tensor.Tensor,
 
 func sampleHeun(ctx context.Context, model Denoiser, x *tensor.Tensor, s []float64, opt Options) (*tensor.Tensor, error) {
 	for i := 0; i < len(s)-1; i++ {
-		den, err := model(ctx, x, s[i])
+		den, err := step(ctx, model, opt, i, x, s[i])
 		if err != nil {
 			return nil, err
 		}
 		d := toD(x, den, s[i])
-		if err := callback(opt, i, x, den); err != nil {
-			return nil, err
-		}
 		dt := f32(s[i+1] - s[i])
 		if s[i+1] == 0 {
 			x = comb(1.0, x, dt, d)
@@ -267,14 +270,11 @@ func sampleHeun(ctx context.Context, model Denoiser, x *tensor.Tensor, s []float
 
 func sampleDPM2(ctx context.Context, model Denoiser, x *tensor.Tensor, s []float64, opt Options) (*tensor.Tensor, error) {
 	for i := 0; i < len(s)-1; i++ {
-		den, err := model(ctx, x, s[i])
+		den, err := step(ctx, model, opt, i, x, s[i])
 		if err != nil {
 			return nil, err
 		}
 		d := toD(x, den, s[i])
-		if err := callback(opt, i, x, den); err != nil {
-			return nil, err
-		}
 		if s[i+1] == 0 {
 			x = comb(1.0, x, f32(s[i+1]-s[i]), d)
 			continue
@@ -294,14 +294,11 @@ func sampleDPM2(ctx context.Context, model Denoiser, x *tensor.Tensor, s []float
 func sampleDPM2Ancestral(ctx context.Context, model Denoiser, x *tensor.Tensor, s []float64, opt Options) (*tensor.Tensor, error) {
 	noise := ancestralNoise(x, opt)
 	for i := 0; i < len(s)-1; i++ {
-		den, err := model(ctx, x, s[i])
+		den, err := step(ctx, model, opt, i, x, s[i])
 		if err != nil {
 			return nil, err
 		}
 		down, up := ancestralStep(s[i], s[i+1], 1)
-		if err := callback(opt, i, x, den); err != nil {
-			return nil, err
-		}
 		d := toD(x, den, s[i])
 		if down == 0 {
 			x = comb(1.0, x, f32(down-s[i]), d)
@@ -374,14 +371,11 @@ func sampleLMS(ctx context.Context, model Denoiser, x *tensor.Tensor, s []float6
 func sampleDPMPP2SAncestral(ctx context.Context, model Denoiser, x *tensor.Tensor, s []float64, opt Options) (*tensor.Tensor, error) {
 	noise := ancestralNoise(x, opt)
 	for i := 0; i < len(s)-1; i++ {
-		den, err := model(ctx, x, s[i])
+		den, err := step(ctx, model, opt, i, x, s[i])
 		if err != nil {
 			return nil, err
 		}
 		down, up := ancestralStep(s[i], s[i+1], 1)
-		if err := callback(opt, i, x, den); err != nil {
-			return nil, err
-		}
 		if down == 0 {
 			d := toD(x, den, s[i])
 			x = comb(1.0, x, f32(down-s[i]), d)
@@ -407,11 +401,8 @@ func sampleDPMPPSDE(ctx context.Context, model Denoiser, x *tensor.Tensor, s []f
 	noise := brownianNoise(x, s, opt)
 	const r = 0.5
 	for i := 0; i < len(s)-1; i++ {
-		den, err := model(ctx, x, s[i])
+		den, err := step(ctx, model, opt, i, x, s[i])
 		if err != nil {
-			return nil, err
-		}
-		if err := callback(opt, i, x, den); err != nil {
 			return nil, err
 		}
 		if s[i+1] == 0 {
@@ -443,11 +434,8 @@ func sampleDPMPPSDE(ctx context.Context, model Denoiser, x *tensor.Tensor, s []f
 func sampleDPMPP2M(ctx context.Context, model Denoiser, x *tensor.Tensor, s []float64, opt Options) (*tensor.Tensor, error) {
 	var old *tensor.Tensor
 	for i := 0; i < len(s)-1; i++ {
-		den, err := model(ctx, x, s[i])
+		den, err := step(ctx, model, opt, i, x, s[i])
 		if err != nil {
-			return nil, err
-		}
-		if err := callback(opt, i, x, den); err != nil {
 			return nil, err
 		}
 		switch {
@@ -475,11 +463,8 @@ func sampleDPMPP2MSDE(heun bool) SamplerFunc {
 		var old *tensor.Tensor
 		var h, hLast float64
 		for i := 0; i < len(s)-1; i++ {
-			den, err := model(ctx, x, s[i])
+			den, err := step(ctx, model, opt, i, x, s[i])
 			if err != nil {
-				return nil, err
-			}
-			if err := callback(opt, i, x, den); err != nil {
 				return nil, err
 			}
 			if s[i+1] == 0 {
@@ -515,11 +500,8 @@ func sampleDPMPP3MSDE(ctx context.Context, model Denoiser, x *tensor.Tensor, s [
 	var d1, d2 *tensor.Tensor
 	var h, h1, h2 float64
 	for i := 0; i < len(s)-1; i++ {
-		den, err := model(ctx, x, s[i])
+		den, err := step(ctx, model, opt, i, x, s[i])
 		if err != nil {
-			return nil, err
-		}
-		if err := callback(opt, i, x, den); err != nil {
 			return nil, err
 		}
 		if s[i+1] == 0 {
@@ -558,11 +540,8 @@ func sampleDPMPP3MSDE(ctx context.Context, model Denoiser, x *tensor.Tensor, s [
 func sampleDDPM(ctx context.Context, model Denoiser, x *tensor.Tensor, s []float64, opt Options) (*tensor.Tensor, error) {
 	noise := ancestralNoise(x, opt)
 	for i := 0; i < len(s)-1; i++ {
-		den, err := model(ctx, x, s[i])
+		den, err := step(ctx, model, opt, i, x, s[i])
 		if err != nil {
-			return nil, err
-		}
-		if err := callback(opt, i, x, den); err != nil {
 			return nil, err
 		}
 		si, sp := s[i], s[i+1]
@@ -587,11 +566,8 @@ func sampleDDPM(ctx context.Context, model Denoiser, x *tensor.Tensor, s []float
 func sampleLCM(ctx context.Context, model Denoiser, x *tensor.Tensor, s []float64, opt Options) (*tensor.Tensor, error) {
 	noise := ancestralNoise(x, opt)
 	for i := 0; i < len(s)-1; i++ {
-		den, err := model(ctx, x, s[i])
+		den, err := step(ctx, model, opt, i, x, s[i])
 		if err != nil {
-			return nil, err
-		}
-		if err := callback(opt, i, x, den); err != nil {
 			return nil, err
 		}
 		x = den

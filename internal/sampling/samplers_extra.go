@@ -21,14 +21,11 @@ func uncondOf(opt Options) (func() *tensor.Tensor, error) {
 func sampleHeunPP2(ctx context.Context, model Denoiser, x *tensor.Tensor, s []float64, opt Options) (*tensor.Tensor, error) {
 	end := s[len(s)-1]
 	for i := 0; i < len(s)-1; i++ {
-		den, err := model(ctx, x, s[i])
+		den, err := step(ctx, model, opt, i, x, s[i])
 		if err != nil {
 			return nil, err
 		}
 		d := toD(x, den, s[i])
-		if err := callback(opt, i, x, den); err != nil {
-			return nil, err
-		}
 		dt := f32(s[i+1] - s[i])
 		switch {
 		case s[i+1] == end:
@@ -67,11 +64,8 @@ func sampleHeunPP2(ctx context.Context, model Denoiser, x *tensor.Tensor, s []fl
 func sampleIPNDM(ctx context.Context, model Denoiser, x *tensor.Tensor, s []float64, opt Options) (*tensor.Tensor, error) {
 	var buf []*tensor.Tensor
 	for i := 0; i < len(s)-1; i++ {
-		den, err := model(ctx, x, s[i])
+		den, err := step(ctx, model, opt, i, x, s[i])
 		if err != nil {
-			return nil, err
-		}
-		if err := callback(opt, i, x, den); err != nil {
 			return nil, err
 		}
 		d := toD(x, den, s[i])
@@ -107,11 +101,8 @@ func pushBuffer(buf []*tensor.Tensor, d *tensor.Tensor, n int) []*tensor.Tensor 
 func sampleIPNDMV(ctx context.Context, model Denoiser, x *tensor.Tensor, s []float64, opt Options) (*tensor.Tensor, error) {
 	var buf []*tensor.Tensor
 	for i := 0; i < len(s)-1; i++ {
-		den, err := model(ctx, x, s[i])
+		den, err := step(ctx, model, opt, i, x, s[i])
 		if err != nil {
-			return nil, err
-		}
-		if err := callback(opt, i, x, den); err != nil {
 			return nil, err
 		}
 		d := toD(x, den, s[i])
@@ -161,11 +152,8 @@ func sampleEulerAncestralCFGPP(eta float64) SamplerFunc {
 		}
 		noise := ancestralNoise(x, opt)
 		for i := 0; i < len(s)-1; i++ {
-			den, err := model(ctx, x, s[i])
+			den, err := step(ctx, model, opt, i, x, s[i])
 			if err != nil {
-				return nil, err
-			}
-			if err := callback(opt, i, x, den); err != nil {
 				return nil, err
 			}
 			if s[i+1] == 0 {
@@ -191,11 +179,8 @@ func sampleDPMPP2MCFGPP(ctx context.Context, model Denoiser, x *tensor.Tensor, s
 	}
 	var oldU *tensor.Tensor
 	for i := 0; i < len(s)-1; i++ {
-		den, err := model(ctx, x, s[i])
+		den, err := step(ctx, model, opt, i, x, s[i])
 		if err != nil {
-			return nil, err
-		}
-		if err := callback(opt, i, x, den); err != nil {
 			return nil, err
 		}
 		u := unc()
@@ -272,14 +257,11 @@ func sampleResMultistep(eta float64, cfgpp bool) SamplerFunc {
 		var old *tensor.Tensor
 		var oldDown float64
 		for i := 0; i < len(s)-1; i++ {
-			den, err := model(ctx, x, s[i])
+			den, err := step(ctx, model, opt, i, x, s[i])
 			if err != nil {
 				return nil, err
 			}
 			down, up := ancestralStep(s[i], s[i+1], eta)
-			if err := callback(opt, i, x, den); err != nil {
-				return nil, err
-			}
 			var u *tensor.Tensor
 			if cfgpp {
 				u = unc()
@@ -379,11 +361,8 @@ func sampleERSDE(ctx context.Context, model Denoiser, x *tensor.Tensor, s []floa
 	lam := s // er_lambda = sigma / alpha = sigma for discrete models (alpha = 1)
 	var old, oldDD *tensor.Tensor
 	for i := 0; i < len(s)-1; i++ {
-		den, err := model(ctx, x, s[i])
+		den, err := step(ctx, model, opt, i, x, s[i])
 		if err != nil {
-			return nil, err
-		}
-		if err := callback(opt, i, x, den); err != nil {
 			return nil, err
 		}
 		stage := min(3, i+1)
@@ -436,11 +415,8 @@ func sampleSEEDS2(eta, sNoise, r float64, phi2 bool) SamplerFunc {
 		inject := eta > 0 && sNoise > 0
 		fac := 1 / (2 * r)
 		for i := 0; i < len(s)-1; i++ {
-			den, err := model(ctx, x, s[i])
+			den, err := step(ctx, model, opt, i, x, s[i])
 			if err != nil {
-				return nil, err
-			}
-			if err := callback(opt, i, x, den); err != nil {
 				return nil, err
 			}
 			if s[i+1] == 0 {
@@ -484,11 +460,8 @@ func sampleSEEDS3(ctx context.Context, model Denoiser, x *tensor.Tensor, s []flo
 	const eta, r1, r2 = 1.0, 1.0 / 3, 2.0 / 3
 	noise := ancestralNoise(x, opt)
 	for i := 0; i < len(s)-1; i++ {
-		den, err := model(ctx, x, s[i])
+		den, err := step(ctx, model, opt, i, x, s[i])
 		if err != nil {
-			return nil, err
-		}
-		if err := callback(opt, i, x, den); err != nil {
 			return nil, err
 		}
 		if s[i+1] == 0 {
@@ -584,11 +557,8 @@ func sampleDEIS(ctx context.Context, model Denoiser, x *tensor.Tensor, s []float
 	C := deisCoeffs(s, maxOrder)
 	var buf []*tensor.Tensor
 	for i := 0; i < len(s)-1; i++ {
-		den, err := model(ctx, x, s[i])
+		den, err := step(ctx, model, opt, i, x, s[i])
 		if err != nil {
-			return nil, err
-		}
-		if err := callback(opt, i, x, den); err != nil {
 			return nil, err
 		}
 		d := toD(x, den, s[i])
@@ -866,11 +836,8 @@ func sampleSASolver(pece bool) SamplerFunc {
 			return terms
 		}
 		for i := 0; i < len(s)-1; i++ {
-			den, err := model(ctx, xPred, s[i])
+			den, err := step(ctx, model, opt, i, xPred, s[i])
 			if err != nil {
-				return nil, err
-			}
-			if err := callback(opt, i, xPred, den); err != nil {
 				return nil, err
 			}
 			preds = append(preds, den)

@@ -2,6 +2,7 @@ package imageops
 
 import (
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/comfygo/comfygo/internal/tensor"
@@ -115,19 +116,7 @@ func TestImageRoundTrip(t *testing.T) {
 			t.Fatalf("pixel %d: %v vs %v", i, back.Data[i], src.Data[per+i])
 		}
 	}
-	if nchw := NCHWToNHWC(NHWCToNCHW(src)); !equal(nchw.Data, src.Data) {
+	if nchw := NCHWToNHWC(NHWCToNCHW(src)); !slices.Equal(nchw.Data, src.Data) {
 		t.Error("layout round trip changed data")
 	}
-}
-
-func equal(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -8,6 +8,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -156,10 +157,10 @@ func TestLoadImage(t *testing.T) {
 	}
 	r := run(t, ctx, "LoadImage", nodes.Inputs{"image": "a.png"})
 	img, mask := r.Outputs[0].(*tensor.Tensor), r.Outputs[1].(*tensor.Tensor)
-	if want := []int{1, 2, 4, 3}; !equalInts(img.Shape, want) {
+	if want := []int{1, 2, 4, 3}; !slices.Equal(img.Shape, want) {
 		t.Fatalf("image shape %v", img.Shape)
 	}
-	if !equalInts(mask.Shape, []int{1, 2, 4}) || mask.Data[1] != 1-30.0/255 {
+	if !slices.Equal(mask.Shape, []int{1, 2, 4}) || mask.Data[1] != 1-30.0/255 {
 		t.Errorf("mask %v %v", mask.Shape, mask.Data)
 	}
 	if img.Data[0] != 1 || img.Data[1] != 128.0/255 {
@@ -187,46 +188,34 @@ func TestLoadImage(t *testing.T) {
 	png.Encode(&rgb, image.NewGray(image.Rect(0, 0, 3, 3)))
 	os.WriteFile(filepath.Join(ctx.Env.Folders.Input, "b.png"), rgb.Bytes(), 0o644)
 	r = run(t, ctx, "LoadImage", nodes.Inputs{"image": "b.png"})
-	if m := r.Outputs[1].(*tensor.Tensor); !equalInts(m.Shape, []int{1, 64, 64}) {
+	if m := r.Outputs[1].(*tensor.Tensor); !slices.Equal(m.Shape, []int{1, 64, 64}) {
 		t.Errorf("opaque mask shape %v", m.Shape)
 	}
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestLatentNodes(t *testing.T) {
 	ctx := testCtx(t)
 	l := run(t, ctx, "EmptyLatentImage", nodes.Inputs{"width": int64(64), "height": int64(48), "batch_size": int64(3)}).Outputs[0].(*nodes.Latent)
-	if !equalInts(l.Samples.Shape, []int{3, 4, 6, 8}) {
+	if !slices.Equal(l.Samples.Shape, []int{3, 4, 6, 8}) {
 		t.Fatalf("empty latent %v", l.Samples.Shape)
 	}
 	for i := range l.Samples.Data {
 		l.Samples.Data[i] = float32(i / (4 * 6 * 8)) // batch index as value
 	}
 	fb := run(t, ctx, "LatentFromBatch", nodes.Inputs{"samples": l, "batch_index": int64(1), "length": int64(5)}).Outputs[0].(*nodes.Latent)
-	if fb.Samples.Shape[0] != 2 || fb.Samples.Data[0] != 1 || !equalInts(fb.BatchIndex, []int{1, 2}) {
+	if fb.Samples.Shape[0] != 2 || fb.Samples.Data[0] != 1 || !slices.Equal(fb.BatchIndex, []int{1, 2}) {
 		t.Errorf("from batch: shape %v first %v idx %v", fb.Samples.Shape, fb.Samples.Data[0], fb.BatchIndex)
 	}
 	rep := run(t, ctx, "RepeatLatentBatch", nodes.Inputs{"samples": fb, "amount": int64(3)}).Outputs[0].(*nodes.Latent)
-	if rep.Samples.Shape[0] != 6 || !equalInts(rep.BatchIndex, []int{1, 2, 3, 4, 5, 6}) {
+	if rep.Samples.Shape[0] != 6 || !slices.Equal(rep.BatchIndex, []int{1, 2, 3, 4, 5, 6}) {
 		t.Errorf("repeat: shape %v idx %v", rep.Samples.Shape, rep.BatchIndex)
 	}
 	up := run(t, ctx, "LatentUpscale", nodes.Inputs{"samples": l, "upscale_method": "nearest-exact", "width": int64(0), "height": int64(96), "crop": "disabled"}).Outputs[0].(*nodes.Latent)
-	if !equalInts(up.Samples.Shape, []int{3, 4, 12, 16}) { // width from aspect: round(8*96/6)=128 -> /8
+	if !slices.Equal(up.Samples.Shape, []int{3, 4, 12, 16}) { // width from aspect: round(8*96/6)=128 -> /8
 		t.Errorf("upscale shape %v", up.Samples.Shape)
 	}
 	by := run(t, ctx, "LatentUpscaleBy", nodes.Inputs{"samples": l, "upscale_method": "bilinear", "scale_by": 1.5}).Outputs[0].(*nodes.Latent)
-	if !equalInts(by.Samples.Shape, []int{3, 4, 9, 12}) {
+	if !slices.Equal(by.Samples.Shape, []int{3, 4, 9, 12}) {
 		t.Errorf("upscale by shape %v", by.Samples.Shape)
 	}
 }
@@ -243,15 +232,15 @@ func TestImageNodes(t *testing.T) {
 	}
 	b := tensor.New(2, 8, 8, 3)
 	batch := run(t, ctx, "ImageBatch", nodes.Inputs{"image1": a, "image2": b}).Outputs[0].(*tensor.Tensor)
-	if !equalInts(batch.Shape, []int{3, 4, 6, 3}) {
+	if !slices.Equal(batch.Shape, []int{3, 4, 6, 3}) {
 		t.Errorf("batch shape %v", batch.Shape)
 	}
 	sc := run(t, ctx, "ImageScale", nodes.Inputs{"image": a, "upscale_method": "lanczos", "width": int64(12), "height": int64(0), "crop": "disabled"}).Outputs[0].(*tensor.Tensor)
-	if !equalInts(sc.Shape, []int{1, 8, 12, 3}) {
+	if !slices.Equal(sc.Shape, []int{1, 8, 12, 3}) {
 		t.Errorf("scale shape %v", sc.Shape)
 	}
 	sb := run(t, ctx, "ImageScaleBy", nodes.Inputs{"image": a, "upscale_method": "area", "scale_by": 0.5}).Outputs[0].(*tensor.Tensor)
-	if !equalInts(sb.Shape, []int{1, 2, 3, 3}) || sb.Data[0] < 0.199 || sb.Data[0] > 0.201 {
+	if !slices.Equal(sb.Shape, []int{1, 2, 3, 3}) || sb.Data[0] < 0.199 || sb.Data[0] > 0.201 {
 		t.Errorf("scale by %v %v", sb.Shape, sb.Data[0])
 	}
 }
